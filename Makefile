@@ -1,0 +1,40 @@
+# The README's two commands: `make run` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint build clean
+
+run: $(VENV)/.installed
+	$(BIN)/dockfaq build --if-stale
+	$(BIN)/dockfaq serve
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check service tests
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+build: $(VENV)/.installed
+	$(BIN)/dockfaq build
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "dockfaq needs Python 3.11"'
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned: this version is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+clean:
+	rm -rf $(VENV) data artifacts .pytest_cache .mypy_cache .ruff_cache
+	find index -mindepth 1 ! -name README.md -exec rm -rf {} +

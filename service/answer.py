@@ -1,0 +1,143 @@
+"""Question -> extractive Answer with citations, or a polite refusal with alternatives.
+
+Every front end (HTTP, CLI, chat platforms) calls ``answer`` so citations are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from service import text
+from service.retrieval import Hit, Retriever
+
+SNIPPET_CHARS = 200
+# Alternatives shown with a refusal must be at least this plausible; below it, show none.
+ALTERNATIVE_FLOOR = 0.2
+# A further entry is cited as related only when it is nearly as good as the answer.
+RELATED_RATIO = 0.75
+
+REFUSALS = {
+    "en": (
+        "Sorry, I could not find an answer to that in the dockfaq corpus. It covers Docker "
+        "images and containers, containers that exit, saving/loading/exporting/importing "
+        "images, running as a non-root user, base images and registries."
+    ),
+    "zh": (
+        "抱歉，dockfaq 的知识库中没有找到这个问题的答案。知识库涵盖：Docker 镜像与容器、"
+        "容器启动后退出、镜像的保存/加载/导出/导入、以非 root 用户运行、基础镜像以及镜像仓库。"
+    ),
+}
+SUGGEST = {"en": "Perhaps one of these helps:", "zh": "也许这些条目对你有帮助："}
+RELATED = {"en": "Related:", "zh": "相关条目："}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A cited corpus entry, in the language of the answer."""
+
+    n: int
+    id: str
+    title: str
+    topic: str
+    language: str
+    url: str | None
+    snippet: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of asking one question."""
+
+    answered: bool
+    text: str
+    language: str
+    confidence: float
+    index_version: str
+    citations: list[Citation] = field(default_factory=list)
+    alternatives: list[Citation] = field(default_factory=list)
+
+
+def answer(
+    retriever: Retriever,
+    question: str,
+    top_k: int = 3,
+    topic: str | None = None,
+    language: str | None = None,
+    threshold: float = 0.40,
+) -> Answer:
+    """Answer ``question`` from the corpus: the best entry's text with ``[n]`` citations."""
+    language = language or text.detect_language(question)
+    hits = retriever.search(question, k=top_k, topic=topic, language=language)
+    best = hits[0] if hits else None
+    if best is None or best.confidence < threshold:
+        alternatives = [h for h in hits if h.confidence >= ALTERNATIVE_FLOOR]
+        return Answer(
+            answered=False,
+            text=_refusal(language, alternatives),
+            language=language,
+            confidence=best.confidence if best else 0.0,
+            index_version=retriever.version,
+            alternatives=_citations(alternatives),
+        )
+    cited = [best] + [
+        h for h in hits[1:] if h.confidence >= threshold and h.score >= RELATED_RATIO * best.score
+    ]
+    return Answer(
+        answered=True,
+        text=_compose(language, cited),
+        language=language,
+        confidence=best.confidence,
+        index_version=retriever.version,
+        citations=_citations(cited),
+    )
+
+
+def _compose(language: str, cited: list[Hit]) -> str:
+    body = _mark(cited[0].passage.text, "[1]")
+    if len(cited) > 1:
+        related = "; ".join(f"{h.passage.title} [{n}]" for n, h in enumerate(cited[1:], start=2))
+        body += f"\n\n{RELATED[language]} {related}"
+    return body
+
+
+def _mark(markdown: str, marker: str) -> str:
+    """Put the citation marker at the end of the first paragraph, outside any code block."""
+    if markdown.startswith("```"):
+        return f"{markdown}\n\n{marker}"
+    first, sep, rest = markdown.partition("\n\n")
+    return f"{first} {marker}{sep}{rest}"
+
+
+def _refusal(language: str, alternatives: list[Hit]) -> str:
+    message = REFUSALS[language]
+    if alternatives:
+        lines = "\n".join(f"- {h.passage.title} [{n}]" for n, h in enumerate(alternatives, 1))
+        message += f"\n\n{SUGGEST[language]}\n{lines}"
+    return message
+
+
+def _citations(hits: list[Hit]) -> list[Citation]:
+    return [
+        Citation(
+            n=n,
+            id=h.entry_id,
+            title=h.passage.title,
+            topic=h.passage.topic,
+            language=h.passage.language,
+            url=h.passage.url,
+            snippet=snippet(h.passage.text),
+            score=h.confidence,
+        )
+        for n, h in enumerate(hits, start=1)
+    ]
+
+
+def snippet(markdown: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of an answer as plain text: code blocks and Markdown marks removed."""
+    plain = re.sub(r"```.*?```", " ", markdown, flags=re.DOTALL)
+    plain = re.sub(r"[*_`#>]+", "", plain)
+    plain = re.sub(r"^\s*[-+]\s+", "", plain, flags=re.MULTILINE)
+    plain = " ".join(plain.split())
+    return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"

@@ -1,0 +1,180 @@
+"""The ``dockfaq`` command: a thin shell over the same functions the HTTP API calls."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from service.errors import DockfaqError
+from service.settings import Settings
+
+app = typer.Typer(
+    help="dockfaq: a bilingual Docker Q&A assistant that answers from a curated corpus.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        _fail(f"invalid settings: {exc}")
+        raise  # unreachable
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def build(
+    if_stale: Annotated[
+        bool, typer.Option("--if-stale", help="Only build when the corpus or model changed.")
+    ] = False,
+) -> None:
+    """Validate the corpus and build the index into DOCKFAQ_INDEX_DIR.
+
+    Example: dockfaq build
+    """
+    from tqdm import tqdm
+
+    from service import corpus, engine, store
+
+    settings = _settings()
+    try:
+        if if_stale:
+            reason = store.stale_reason(
+                settings.corpus_dir, settings.index_dir, settings.embedding_model
+            )
+            if reason is None:
+                typer.echo(f"index in {settings.index_dir} is up to date")
+                return
+            typer.echo(f"building: {reason}")
+        corpus.load(settings.corpus_dir)  # report a broken corpus before the slow model load
+        model = engine.embedder(settings)
+        with tqdm(desc="embedding", unit=" texts", disable=None) as bar:  # None: off when not a tty
+            index = store.build_from_corpus(
+                settings.corpus_dir, settings.index_dir, model, bar.update
+            )
+    except DockfaqError as exc:
+        _fail(str(exc))
+        return
+    m = index.manifest
+    typer.echo(
+        f"built index {m['index_version']}: {m['entries']} entries, {m['passages']} passages, "
+        f"{m['vectors']} vectors in {settings.index_dir}"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (DOCKFAQ_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (DOCKFAQ_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API; builds the index first if none exists.
+
+    Example: dockfaq serve --port 8000
+    """
+    import uvicorn
+
+    from service.web import create_app
+
+    settings = _settings()
+    settings = settings.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v}
+    )
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    except DockfaqError as exc:
+        _fail(str(exc))
+
+
+def _retriever() -> Any:
+    from service import engine
+
+    try:
+        return engine.open_retriever(_settings())
+    except DockfaqError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def ask(
+    question: str,
+    top_k: Annotated[int, typer.Option(min=1, max=10)] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Answer a question and print its citations.
+
+    Example: dockfaq ask "docker save vs docker export"
+    """
+    from service.answer import answer
+
+    settings = _settings()
+    result = answer(_retriever(), question, top_k=top_k, threshold=settings.confidence_threshold)
+    if as_json:
+        typer.echo(json.dumps(asdict(result), ensure_ascii=False, indent=2))
+        return
+    typer.echo(result.text)
+    typer.echo("")
+    for c in result.citations or result.alternatives:
+        typer.echo(f"[{c.n}] {c.title} ({c.id}, score {c.score:.2f}) {c.url or ''}")
+    typer.echo(f"\nconfidence {result.confidence:.2f}, answered: {result.answered}")
+
+
+@app.command()
+def search(
+    terms: str,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=20, help="How many entries.")] = 5,
+) -> None:
+    """Search the FAQ entries.
+
+    Example: dockfaq search "exit code 137"
+    """
+    for hit in _retriever().search(terms, k=k):
+        typer.echo(f"{hit.confidence:.2f}  {hit.entry_id:32} {hit.passage.title}")
+
+
+@app.command("eval")
+def evaluate(
+    questions: Annotated[
+        list[Path] | None, typer.Argument(help="YAML files of labelled questions.")
+    ] = None,
+    show_misses: Annotated[
+        bool, typer.Option("--misses", help="List the questions that went wrong.")
+    ] = False,
+) -> None:
+    """Measure retrieval and refusals on labelled questions (default: tests/eval/*.yaml).
+
+    Example: dockfaq eval --misses
+    """
+    from service import evaluation
+
+    settings = _settings()
+    paths = questions or sorted(Path("tests/eval").glob("*.yaml"))
+    if not paths:
+        _fail("no evaluation files given and none in tests/eval/")
+    try:
+        cases = evaluation.load_cases(paths)
+    except DockfaqError as exc:
+        _fail(str(exc))
+    report = evaluation.evaluate(_retriever(), cases, settings.confidence_threshold)
+    typer.echo(
+        f"fusion={settings.fusion} threshold={settings.confidence_threshold} "
+        f"positives={report.positives} negatives={report.negatives}"
+    )
+    typer.echo(
+        f"hit@1={report.hit_at_1:.3f} hit@3={report.hit_at_3:.3f} mrr={report.mrr:.3f} "
+        f"answered-correctly={report.answered_correctly:.3f} "
+        f"wrongly-answered={report.wrongly_answered:.3f} "
+        f"refused-negatives={report.refused_negatives:.3f}"
+    )
+    if show_misses:
+        for question, expected, got in report.misses:
+            typer.echo(f"  {question!r}: expected {expected}, got {got}")

@@ -1,0 +1,198 @@
+"""Hybrid retrieval over entries: dense (FAISS) + lexical (BM25) + exact terms, fused."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from service import text
+from service.corpus import Passage
+from service.embedding import Embedder
+from service.store import Index
+
+Fusion = Literal["weighted", "rrf"]
+
+# Cosines of all-MiniLM-L6-v2 between a question and an unrelated Docker text sit near 0.2;
+# paraphrases of the same question score 0.6 and above. Mapped linearly onto 0..1.
+DENSE_FLOOR, DENSE_CEILING = 0.25, 0.70
+RRF_K = 60
+DENSE_CANDIDATES = 512
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One entry found for a query, with the passage in the wanted language."""
+
+    entry_id: str
+    passage: Passage
+    score: float  # the fused score that ranks hits
+    confidence: float  # 0..1: how surely this entry answers the question
+    dense: float
+    bm25: float
+    exact: float
+    coverage: float
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question prepared once for every signal."""
+
+    raw: str
+    language: str
+    tokens: list[str]
+    terms: set[str]
+    latin_share: float
+
+
+class Retriever:
+    """Ranks corpus entries for a question; one entry is one result, whatever its passages."""
+
+    def __init__(self, index: Index, embedder: Embedder, fusion: Fusion = "weighted") -> None:
+        self.index = index
+        self.embedder = embedder
+        self.fusion = fusion
+        self.entry_ids: list[str] = list(dict.fromkeys(p.entry_id for p in index.passages))
+        position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
+        self._passage_entry = np.array([position[p.entry_id] for p in index.passages])
+        self._vector_entry = self._passage_entry[index.vector_passages]
+        self._passages: dict[tuple[str, str], Passage] = {
+            (p.entry_id, p.language): p for p in index.passages
+        }
+        self.topics = {p.entry_id: p.topic for p in index.passages}
+        self._entry_tokens = [set[str]() for _ in self.entry_ids]
+        self._entry_terms = [set[str]() for _ in self.entry_ids]
+        for passage, tokens in zip(index.passages, index.tokens, strict=True):
+            i = position[passage.entry_id]
+            full = " ".join([passage.title, *passage.questions, passage.text])
+            self._entry_tokens[i].update(tokens)
+            # Word 3-grams count as terms too: an error message typed verbatim matches exactly.
+            self._entry_terms[i].update(text.terms(full) | text.phrases(full))
+        self._token_idf = _idf(self._entry_tokens)
+        self._term_idf = _idf(self._entry_terms)
+        # A word the corpus never uses weighs like a typical word: it may be chatter or off-topic.
+        self._unknown_idf = (
+            float(np.median(list(self._token_idf.values()))) if self._token_idf else 1.0
+        )
+
+    @property
+    def version(self) -> str:
+        return self.index.version
+
+    def prepare(self, question: str, language: str | None = None) -> Query:
+        terms = text.terms(question)
+        terms |= {p for p in text.phrases(question) if p in self._term_idf}
+        return Query(
+            raw=question,
+            language=language or text.detect_language(question),
+            tokens=list(dict.fromkeys(text.tokenize(question))),
+            terms=terms,
+            latin_share=text.latin_share(question),
+        )
+
+    def search(
+        self, question: str, k: int = 3, topic: str | None = None, language: str | None = None
+    ) -> list[Hit]:
+        """The ``k`` best entries for ``question``, best first."""
+        query = self.prepare(question, language)
+        dense = self._dense(query)
+        bm25 = self._bm25(query)
+        exact = self._overlap(query.terms, self._entry_terms, self._term_idf)
+        coverage = self._overlap(set(query.tokens), self._entry_tokens, self._token_idf)
+        weights = self._weights(query)
+        if self.fusion == "rrf":
+            fused = _rrf([s for s, w in zip((dense, bm25, exact), weights, strict=True) if w > 0])
+        else:
+            relative_bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
+            fused = weights[0] * _calibrate(dense) + weights[1] * relative_bm25 + weights[2] * exact
+        confidence = self._confidence(query, dense, coverage, exact)
+        allowed = [
+            i for i, e in enumerate(self.entry_ids) if topic is None or self.topics[e] == topic
+        ]
+        order = sorted(allowed, key=lambda i: (-fused[i], -confidence[i]))[:k]
+        return [
+            Hit(
+                entry_id=self.entry_ids[i],
+                passage=self.passage(self.entry_ids[i], query.language),
+                score=round(float(fused[i]), 4),
+                confidence=round(float(confidence[i]), 4),
+                dense=float(dense[i]),
+                bm25=float(bm25[i]),
+                exact=float(exact[i]),
+                coverage=float(coverage[i]),
+            )
+            for i in order
+        ]
+
+    def passage(self, entry_id: str, language: str) -> Passage:
+        return self._passages[(entry_id, language)]
+
+    def _dense(self, query: Query) -> np.ndarray:
+        scores = np.zeros(len(self.entry_ids), dtype=np.float32)
+        # The model reads English only: Chinese characters become [UNK], so it sees the rest.
+        readable = query.raw if query.language == "en" else text.strip_cjk(query.raw)
+        if not readable or not query.tokens:
+            return scores
+        vector = self.embedder.encode([readable])
+        n = min(self.index.vectors.ntotal, DENSE_CANDIDATES)
+        sims, rows = self.index.vectors.search(vector, n)
+        valid = rows[0] >= 0
+        np.maximum.at(scores, self._vector_entry[rows[0][valid]], sims[0][valid])
+        return scores
+
+    def _bm25(self, query: Query) -> np.ndarray:
+        scores = np.zeros(len(self.entry_ids), dtype=np.float32)
+        known = [t for t in query.tokens if t in self.index.bm25.vocab_dict]
+        if known:
+            per_passage = self.index.bm25.get_scores(known)
+            np.maximum.at(scores, self._passage_entry, per_passage)
+        return scores
+
+    def _overlap(
+        self, wanted: set[str], owned: list[set[str]], idf: dict[str, float]
+    ) -> np.ndarray:
+        """IDF-weighted share of ``wanted`` that each entry contains; unknown items weigh most."""
+        scores = np.zeros(len(self.entry_ids), dtype=np.float32)
+        if not wanted:
+            return scores
+        weight = {w: idf.get(w, self._unknown_idf) for w in wanted}
+        total = sum(weight.values())
+        for i, items in enumerate(owned):
+            scores[i] = sum(v for w, v in weight.items() if w in items) / total
+        return scores
+
+    def _weights(self, query: Query) -> tuple[float, float, float]:
+        """Signal weights: dense counts only for what the model can read, exact only with terms."""
+        dense = 0.45 * (1.0 if query.language == "en" else query.latin_share)
+        return dense, 0.35, 0.2 if query.terms else 0.0
+
+    def _confidence(
+        self, query: Query, dense: np.ndarray, coverage: np.ndarray, exact: np.ndarray
+    ) -> np.ndarray:
+        dense_weight = 0.5 * (1.0 if query.language == "en" else query.latin_share)
+        exact_weight = 0.25 if query.terms else 0.0
+        total = dense_weight + 0.5 + exact_weight
+        blend = dense_weight * _calibrate(dense) + 0.5 * coverage + exact_weight * exact
+        return np.clip(blend / total, 0.0, 1.0)
+
+
+def _calibrate(dense: np.ndarray) -> np.ndarray:
+    return np.clip((dense - DENSE_FLOOR) / (DENSE_CEILING - DENSE_FLOOR), 0.0, 1.0)
+
+
+def _idf(sets: list[set[str]]) -> dict[str, float]:
+    df = Counter(item for items in sets for item in items)
+    return {item: math.log(1 + len(sets) / count) for item, count in df.items()}
+
+
+def _rrf(signals: list[np.ndarray]) -> np.ndarray:
+    """Reciprocal-rank fusion; entries a signal scores 0 get nothing from it."""
+    fused = np.zeros(len(signals[0]) if signals else 0, dtype=np.float64)
+    for scores in signals:
+        ranks = np.empty(len(scores), dtype=np.int64)
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+        fused += np.where(scores > 0, 1.0 / (RRF_K + ranks), 0.0)
+    return fused

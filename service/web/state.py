@@ -1,0 +1,41 @@
+"""The heavy objects the lifespan loads, and the dependencies that hand them to routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.errors import NotReady
+from service.retrieval import Retriever
+from service.settings import Settings
+
+
+class AppState:
+    """What the routes share: settings, and the retriever once the index is loaded."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.retriever: Retriever | None = None
+        self.load_error: str | None = None
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.dockfaq
+    return state
+
+
+def get_settings(request: Request) -> Settings:
+    return get_state(request).settings
+
+
+def get_retriever(request: Request) -> Retriever:
+    state = get_state(request)
+    if state.retriever is None:
+        raise NotReady(state.load_error or "the index is still loading; retry shortly")
+    return state.retriever
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RetrieverDep = Annotated[Retriever, Depends(get_retriever)]

@@ -1,0 +1,124 @@
+"""Shared fixtures: a deterministic fake embedder, corpus writers, session-scoped indexes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service import corpus, store
+from service.retrieval import Retriever
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+class FakeEmbedder:
+    """Hashes words into a small vector: fast, deterministic, similar texts share words."""
+
+    name = "fake-hash"
+    dimension = 64
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                bucket = int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension
+                out[row, bucket] += 1.0
+            norm = np.linalg.norm(out[row])
+            if norm:
+                out[row] /= norm
+        return out
+
+
+ENTRY = """\
+---
+id: {id}
+topic: {topic}
+title: {{en: "{title_en}", zh: "{title_zh}"}}
+questions:
+  en: ["{question_en}"]
+  zh: ["{question_zh}"]
+sources: ["https://docs.docker.com/reference/cli/docker/"]
+tags: [test]
+---
+## en
+{answer_en}
+
+## zh
+{answer_zh}
+"""
+
+
+def entry_text(**fields: str) -> str:
+    values = {
+        "id": "sample-entry",
+        "topic": "image-vs-container",
+        "title_en": "Sample title",
+        "title_zh": "示例标题",
+        "question_en": "What is a sample?",
+        "question_zh": "什么是示例？",
+        "answer_en": "A sample answer.",
+        "answer_zh": "一个示例答案。",
+    }
+    values.update(fields)
+    return textwrap.dedent(ENTRY).format(**values)
+
+
+def write_entry(corpus_dir: Path, **fields: str) -> Path:
+    """Write one valid entry (fields override the defaults) and return its path."""
+    text = entry_text(**fields)
+    entry_id = fields.get("id", "sample-entry")
+    topic = fields.get("topic", "image-vs-container")
+    path = corpus_dir / topic / f"{entry_id}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def fake_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real corpus, indexed with the fake embedder (fast; for unit and API tests)."""
+    index_dir = tmp_path_factory.mktemp("fake-index") / "index"
+    store.build_from_corpus(CORPUS, index_dir, FakeEmbedder())
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def fake_retriever(fake_index_dir: Path) -> Retriever:
+    embedder = FakeEmbedder()
+    return Retriever(store.load(fake_index_dir, embedder), embedder)
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    from service.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:  # type: ignore[no-untyped-def]
+    """The real corpus indexed with the real model: what the product serves."""
+    index_dir = tmp_path_factory.mktemp("real-index") / "index"
+    store.build_from_corpus(CORPUS, index_dir, real_embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def real_retriever(real_index_dir: Path, real_embedder) -> Retriever:  # type: ignore[no-untyped-def]
+    return Retriever(store.load(real_index_dir, real_embedder), real_embedder)
+
+
+@pytest.fixture(scope="session")
+def entries() -> list[corpus.Entry]:
+    return corpus.load(CORPUS)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service import engine
+from service.cli import app
+from tests.conftest import CORPUS, FakeEmbedder
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the corpus and an empty index directory, with the fake embedder."""
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DOCKFAQ_EMBEDDING_MODEL", "fake-hash")
+    monkeypatch.setattr(engine, "embedder", lambda settings: FakeEmbedder())
+    return tmp_path
+
+
+def test_build_then_up_to_date(env: Path) -> None:
+    result = runner.invoke(app, ["build"])
+    assert result.exit_code == 0, result.output
+    assert "built index" in result.output and (env / "index" / "manifest.json").is_file()
+    again = runner.invoke(app, ["build", "--if-stale"])
+    assert again.exit_code == 0 and "up to date" in again.output
+
+
+def test_build_with_broken_corpus_fails_and_keeps_index(env: Path) -> None:
+    assert runner.invoke(app, ["build"]).exit_code == 0
+    manifest = (env / "index" / "manifest.json").read_bytes()
+    broken = env / "corpus" / "non-root" / "user-flag.md"
+    broken.write_text(broken.read_text().replace("---\n", "---\ntitle: [oops\n", 1))
+    result = runner.invoke(app, ["build"])
+    assert result.exit_code == 1
+    assert "user-flag.md" in result.output and "invalid YAML" in result.output
+    assert (env / "index" / "manifest.json").read_bytes() == manifest
+
+
+def test_ask_prints_answer_and_citations(env: Path) -> None:
+    result = runner.invoke(app, ["ask", "docker中镜像和容器的区别"])
+    assert result.exit_code == 0, result.output
+    assert "[1]" in result.output and "image-vs-container" in result.output
+
+
+def test_ask_json(env: Path) -> None:
+    result = runner.invoke(app, ["ask", "--json", "docker save vs docker export"])
+    body = json.loads(result.output)
+    assert body["citations"][0]["id"] == "save-vs-export"
+
+
+def test_search_lists_entries(env: Path) -> None:
+    result = runner.invoke(app, ["search", "docker save", "-k", "2"])
+    assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 2
+
+
+def test_eval_reports_metrics(env: Path) -> None:
+    questions = env / "q.yaml"
+    questions.write_text(
+        '- {q: "docker中镜像和容器的区别", lang: zh, expect: image-vs-container}\n'
+        '- {q: "天气预报", lang: zh, expect: null}\n'
+    )
+    result = runner.invoke(app, ["eval", str(questions)])
+    assert result.exit_code == 0, result.output
+    assert "positives=1 negatives=1" in result.output and "hit@1=1.000" in result.output
+
+
+def test_bad_setting_is_a_clear_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKFAQ_CONFIDENCE_THRESHOLD", "2")
+    result = runner.invoke(app, ["search", "docker"])
+    assert result.exit_code == 1 and "confidence_threshold" in result.output

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service import store
+from service.retrieval import Retriever, _rrf
+from tests.conftest import FakeEmbedder, write_entry
+
+
+def test_results_are_grouped_by_entry(fake_retriever: Retriever) -> None:
+    hits = fake_retriever.search("docker save docker load docker export tar image", k=10)
+    ids = [h.entry_id for h in hits]
+    assert len(ids) == len(set(ids)) == 10
+
+
+def test_scores_are_ordered_and_confidence_bounded(fake_retriever: Retriever) -> None:
+    hits = fake_retriever.search("why does my container exit immediately", k=5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(0.0 <= h.confidence <= 1.0 for h in hits)
+
+
+def test_topic_filter(fake_retriever: Retriever) -> None:
+    hits = fake_retriever.search("docker save", k=5, topic="non-root")
+    assert hits and all(h.passage.topic == "non-root" for h in hits)
+
+
+def test_passage_follows_language(fake_retriever: Retriever) -> None:
+    assert fake_retriever.search("镜像和容器的区别", k=1)[0].passage.language == "zh"
+    assert fake_retriever.search("镜像和容器的区别", k=1, language="en")[0].passage.language == "en"
+
+
+def test_chinese_is_found_lexically(fake_retriever: Retriever) -> None:
+    # The fake embedder knows nothing; BM25 over jieba tokens must carry Chinese questions.
+    assert (
+        fake_retriever.search("docker中镜像和容器的区别", k=1)[0].entry_id == "image-vs-container"
+    )
+
+
+def test_off_topic_has_no_confidence(fake_retriever: Retriever) -> None:
+    hit = fake_retriever.search("2024年东南亚BCD功率集成电路市场", k=1)[0]
+    assert hit.coverage == 0.0 and hit.bm25 == 0.0 and hit.confidence < 0.2
+
+
+def _twins(tmp_path: Path) -> Retriever:
+    """Two entries with the same words, told apart only by a technical term."""
+    corpus_dir = tmp_path / "corpus"
+    common = "The container stops when it starts because the program fails. Check the logs."
+    write_entry(
+        corpus_dir,
+        id="arch",
+        topic="container-exits",
+        title_en="Container fails",
+        answer_en=f"{common} An `exec format error` means a wrong CPU architecture.",
+    )
+    write_entry(
+        corpus_dir,
+        id="user",
+        topic="container-exits",
+        title_en="Container fails",
+        answer_en=f"{common} Run it with `--user 1000` and check the exit code 137.",
+    )
+    embedder = FakeEmbedder()
+    store.build_from_corpus(corpus_dir, tmp_path / "index", embedder)
+    return Retriever(store.load(tmp_path / "index", embedder), embedder)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("container fails: exec format error", "arch"),
+        ("container fails with --user", "user"),
+        ("container fails, Exited (137)", "user"),
+    ],
+)
+def test_exact_terms_decide_between_similar_entries(
+    tmp_path: Path, question: str, expected: str
+) -> None:
+    hits = _twins(tmp_path).search(question, k=2)
+    assert hits[0].entry_id == expected
+    assert hits[0].exact > hits[1].exact
+
+
+def test_rrf_rewards_agreement() -> None:
+    a = np.array([0.9, 0.5, 0.0])
+    b = np.array([0.1, 0.8, 0.0])
+    fused = _rrf([a, b])
+    assert fused[2] == 0.0  # no signal found it
+    assert fused[0] > 0 and fused[1] > 0
+    assert _rrf([a, a])[0] > _rrf([a, a])[1]
+
+
+def test_rrf_fusion_mode_ranks_entries(fake_index_dir: Path) -> None:
+    embedder = FakeEmbedder()
+    retriever = Retriever(store.load(fake_index_dir, embedder), embedder, fusion="rrf")
+    hits = retriever.search("docker中镜像和容器的区别", k=3)
+    assert len({h.entry_id for h in hits}) == 3
+    assert "image-vs-container" in [h.entry_id for h in hits]

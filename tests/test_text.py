@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+
+from service import text
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("docker pull 镜像好慢", "zh"),
+        ("docker中镜像和容器的区别", "zh"),
+        ("`docker run -it ubuntu` 之后怎么退出", "zh"),
+        ("why does my container exit immediately", "en"),
+        ("what does `echo 你好` print in a container", "en"),
+        ("```\nRUN echo 中文\n```\nwhy does this RUN fail", "en"),
+        ("ＤＯＣＫＥＲ　ｓａｖｅ", "en"),
+        ("", "en"),
+    ],
+)
+def test_detect_language(question: str, language: str) -> None:
+    assert text.detect_language(question) == language
+
+
+def test_tokenize_segments_chinese_and_drops_stopwords() -> None:
+    tokens = text.tokenize("docker中镜像和容器的区别是什么？")
+    assert {"docker", "镜像", "容器", "区别"} <= set(tokens)
+    assert not {"的", "和", "是", "什么"} & set(tokens)
+
+
+def test_tokenize_normalises_english() -> None:
+    tokens = text.tokenize("Why do my Containers EXIT?")
+    assert "why" not in tokens and "my" not in tokens
+    assert tokens == text.tokenize("container exits")  # case, plural and stopwords ignored
+
+
+def test_tokenize_full_width_is_ascii() -> None:
+    assert text.tokenize("ｄｏｃｋｅｒ　ｓａｖｅ") == text.tokenize("docker save")
+
+
+def test_terms_find_commands_flags_codes_and_instructions() -> None:
+    found = text.terms(
+        "docker export vs docker image save; run with --user 1000, Exited (137); USER app"
+    )
+    assert {"docker export", "docker image save", "--user", "exit 137", "user"} <= found
+
+
+def test_terms_ignore_ordinary_numbers() -> None:
+    assert not any(t.startswith("exit") for t in text.terms("port 8080 and 2024 and 1.137"))
+
+
+def test_strip_cjk_keeps_what_the_model_reads() -> None:
+    assert text.strip_cjk("docker pull 镜像好慢 --platform") == "docker pull --platform"
+
+
+def test_latin_share() -> None:
+    assert text.latin_share("docker save") == 1.0
+    assert text.latin_share("镜像 容器") == 0.0
+    assert 0.0 < text.latin_share("docker 镜像 容器") < 1.0
+
+
+def test_phrases() -> None:
+    assert "exec format error" in text.phrases("standard_init_linux.go: exec format error")

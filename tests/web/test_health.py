@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service import engine
+from service.errors import IndexMismatch
+from service.settings import Settings
+from service.web import create_app
+from tests.conftest import FakeEmbedder
+
+
+def test_health_and_ready(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "index_version": None}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+def test_openapi_docs(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/chat", "/search", "/healthz", "/readyz"} <= set(paths)
+
+
+def test_builds_index_on_first_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "embedder", lambda settings: FakeEmbedder())
+    settings = Settings(index_dir=tmp_path / "index", embedding_model="fake-hash")
+    with TestClient(create_app(settings)) as client:
+        for _ in range(200):
+            if client.get("/readyz").status_code == 200:
+                break
+            assert client.post("/chat", json={"message": "docker save"}).status_code == 503
+            time.sleep(0.05)
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/chat", json={"message": "docker save"}).status_code == 200
+    assert (tmp_path / "index" / "manifest.json").is_file()
+
+
+def test_refuses_index_of_another_model(fake_index_dir: Path) -> None:
+    settings = Settings(index_dir=fake_index_dir, embedding_model="some/other-model")
+    with pytest.raises(IndexMismatch, match="other-model"), TestClient(create_app(settings)):
+        pass
