@@ -144,37 +144,29 @@ def search(
 @app.command("eval")
 def evaluate(
     questions: Annotated[
-        list[Path] | None, typer.Argument(help="YAML files of labelled questions.")
-    ] = None,
+        Path, typer.Argument(help="JSON Lines file of labelled questions.")
+    ] = Path("tests/eval/questions.jsonl"),
     show_misses: Annotated[
-        bool, typer.Option("--misses", help="List the questions that went wrong.")
+        bool, typer.Option("--misses", help="List the hybrid retriever's misses.")
     ] = False,
 ) -> None:
-    """Measure retrieval and refusals on labelled questions (default: tests/eval/*.yaml).
+    """Print hit@1, hit@3, MRR and refusal rates per language and topic, for the hybrid
+    retriever and the BM25-only and dense-only baselines.
 
     Example: dockfaq eval --misses
     """
     from service import evaluation
 
     settings = _settings()
-    paths = questions or sorted(Path("tests/eval").glob("*.yaml"))
-    if not paths:
-        _fail("no evaluation files given and none in tests/eval/")
     try:
-        cases = evaluation.load_cases(paths)
-    except DockfaqError as exc:
+        cases = evaluation.load_cases(questions)
+    except (DockfaqError, OSError) as exc:
         _fail(str(exc))
     report = evaluation.evaluate(_retriever(), cases, settings.confidence_threshold)
-    typer.echo(
-        f"fusion={settings.fusion} threshold={settings.confidence_threshold} "
-        f"positives={report.positives} negatives={report.negatives}"
-    )
-    typer.echo(
-        f"hit@1={report.hit_at_1:.3f} hit@3={report.hit_at_3:.3f} mrr={report.mrr:.3f} "
-        f"answered-correctly={report.answered_correctly:.3f} "
-        f"wrongly-answered={report.wrongly_answered:.3f} "
-        f"refused-negatives={report.refused_negatives:.3f}"
-    )
+    typer.echo(f"{questions}: {len(cases)} questions, fusion={settings.fusion}")
+    typer.echo(evaluation.table(report))
     if show_misses:
-        for question, expected, got in report.misses:
-            typer.echo(f"  {question!r}: expected {expected}, got {got}")
+        for (mode, language, topic), score in sorted(report.scores.items(), key=str):
+            if mode == "hybrid" and language != evaluation.ALL and topic != evaluation.ALL:
+                for miss in score.misses:
+                    typer.echo(f"  [{language} {topic or 'off-topic'}] {miss}")

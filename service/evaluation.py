@@ -1,80 +1,145 @@
-"""Measure retrieval and refusal quality on a labelled question set."""
+"""Measure retrieval and refusals on the labelled questions, for hybrid and single-signal modes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from service.answer import answer
+from service.corpus import TOPICS
 from service.errors import DockfaqError
-from service.retrieval import Retriever
+from service.retrieval import Mode, Retriever
+
+MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
+ALL = "(all)"
 
 
 @dataclass(frozen=True)
 class Case:
-    """A labelled question: ``expect`` is the entry that answers it, or None if none does."""
+    """A labelled question. ``expect`` None: off-topic, must be refused.
+    ``context``: earlier turns, for follow-ups that only make sense after them."""
 
     question: str
     language: str
+    topic: str | None
     expect: str | None
+    context: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass
+class Score:
+    """Counts for one group of questions; rates are computed on demand."""
+
+    n: int = 0
+    hit1: int = 0
+    hit3: int = 0
+    topic1: int = 0
+    reciprocal: float = 0.0
+    refused: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    def rate(self, count: float) -> float:
+        return count / self.n if self.n else 0.0
+
+
+@dataclass
 class Report:
-    positives: int
-    negatives: int
-    hit_at_1: float
-    hit_at_3: float
-    mrr: float
-    answered_correctly: float  # answered, and citations[0] is the expected entry
-    wrongly_answered: float  # answered, with another entry first
-    refused_negatives: float  # off-topic questions that were refused
-    misses: list[tuple[str, str | None, str | None]]
+    """Scores by (mode, language, topic); off-topic questions under topic None."""
+
+    threshold: float
+    scores: dict[tuple[str, str, str | None], Score] = field(default_factory=dict)
+
+    def score(self, mode: str, language: str, topic: str | None) -> Score:
+        return self.scores.setdefault((mode, language, topic), Score())
 
 
-def load_cases(paths: list[Path]) -> list[Case]:
+def load_cases(path: Path) -> list[Case]:
+    """Read a JSON Lines file of labelled questions, validating every line."""
     cases = []
-    for path in paths:
-        records = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        for i, record in enumerate(records):
-            if not isinstance(record, dict) or "q" not in record or "expect" not in record:
-                raise DockfaqError(f"{path}: item {i} needs 'q' and 'expect'")
-            cases.append(Case(str(record["q"]), str(record.get("lang", "")), record["expect"]))
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            case = Case(
+                question=record["q"],
+                language=record["lang"],
+                topic=record.get("topic"),
+                expect=record.get("expect"),
+                context=tuple(record.get("context", ())),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DockfaqError(f"{path}:{number}: not a labelled question ({exc})") from exc
+        if case.language not in ("en", "zh") or (case.topic and case.topic not in TOPICS):
+            raise DockfaqError(f"{path}:{number}: bad lang or topic")
+        cases.append(case)
     return cases
 
 
-def evaluate(retriever: Retriever, cases: list[Case], threshold: float) -> Report:
-    positives = [c for c in cases if c.expect]
-    negatives = [c for c in cases if not c.expect]
-    ranks: list[int | None] = []
-    correct = wrong = 0
-    misses: list[tuple[str, str | None, str | None]] = []
-    for case in positives:
-        found = [h.entry_id for h in retriever.search(case.question, k=10)]
-        ranks.append(found.index(case.expect) + 1 if case.expect in found else None)
-        result = answer(retriever, case.question, threshold=threshold)
-        top = result.citations[0].id if result.citations else None
-        correct += result.answered and top == case.expect
-        wrong += result.answered and top != case.expect
-        if top != case.expect:
-            misses.append((case.question, case.expect, top))
-    refused = 0
-    for case in negatives:
-        result = answer(retriever, case.question, threshold=threshold)
-        refused += not result.answered
-        if result.answered:
-            misses.append((case.question, None, result.citations[0].id))
-    n = max(len(positives), 1)
-    return Report(
-        positives=len(positives),
-        negatives=len(negatives),
-        hit_at_1=sum(r == 1 for r in ranks) / n,
-        hit_at_3=sum(r is not None and r <= 3 for r in ranks) / n,
-        mrr=sum(1 / r for r in ranks if r) / n,
-        answered_correctly=correct / n,
-        wrongly_answered=wrong / n,
-        refused_negatives=refused / max(len(negatives), 1),
-        misses=misses,
+def evaluate(
+    retriever: Retriever, cases: list[Case], threshold: float, modes: tuple[Mode, ...] = MODES
+) -> Report:
+    """Score every self-contained case in every mode (follow-ups need a conversation)."""
+    report = Report(threshold)
+    for case in (c for c in cases if not c.context):
+        for mode in modes:
+            hits = retriever.search(case.question, k=10, mode=mode)
+            refused = not hits or hits[0].confidence < threshold
+            for language in (case.language, ALL):
+                for topic in (case.topic, ALL) if case.topic else (None,):
+                    _count(report.score(mode, language, topic), case, hits, refused)
+    return report
+
+
+def _count(score: Score, case: Case, hits: list, refused: bool) -> None:  # type: ignore[type-arg]
+    score.n += 1
+    score.refused += refused
+    if case.expect is None:
+        if not refused:
+            score.misses.append(f"{case.question!r}: answered with {hits[0].entry_id}")
+        return
+    found = [h.entry_id for h in hits]
+    rank = found.index(case.expect) + 1 if case.expect in found else None
+    score.hit1 += rank == 1
+    score.hit3 += rank is not None and rank <= 3
+    score.topic1 += bool(hits) and hits[0].passage.topic == case.topic
+    score.reciprocal += 1 / rank if rank else 0.0
+    if rank != 1 or refused:
+        got = found[0] if found else None
+        score.misses.append(
+            f"{case.question!r}: expected {case.expect}, got {got}"
+            + (" (refused)" if refused else "")
+        )
+
+
+def table(report: Report, modes: tuple[Mode, ...] = MODES) -> str:
+    """One plain-text table: per language and topic, each mode's metrics side by side."""
+    head = f"{'lang':4} {'topic':24} {'n':>4}"
+    for mode in modes:
+        head += f" | {mode:6} {'h@1':>5} {'t@1':>5} {'h@3':>5} {'mrr':>5} {'f-ref':>5}"
+    lines = [head, "-" * len(head)]
+    for language in ("en", "zh", ALL):
+        for topic in (*TOPICS, ALL):
+            first = report.scores.get((modes[0], language, topic))
+            if not first:
+                continue
+            row = f"{language:4} {topic:24} {first.n:>4}"
+            for mode in modes:
+                s = report.score(mode, language, topic)
+                row += (
+                    f" | {'':6} {s.rate(s.hit1):5.3f} {s.rate(s.topic1):5.3f} "
+                    f"{s.rate(s.hit3):5.3f} {s.rate(s.reciprocal):5.3f} {s.rate(s.refused):5.3f}"
+                )
+            lines.append(row)
+        off = report.scores.get((modes[0], language, None))
+        if off:
+            row = f"{language:4} {'off-topic refused':24} {off.n:>4}"
+            for mode in modes:
+                s = report.score(mode, language, None)
+                row += f" | {'':6} {s.rate(s.refused):5.3f}{'':24}"
+            lines.append(row)
+    lines.append(
+        "h@1/h@3: expected entry first/in top 3; t@1: right topic first; mrr: entry MRR@10; "
+        f"f-ref: in-topic questions refused (confidence < {report.threshold})"
     )
+    return "\n".join(lines)

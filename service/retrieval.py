@@ -15,6 +15,8 @@ from service.embedding import Embedder
 from service.store import Index
 
 Fusion = Literal["weighted", "rrf"]
+# "dense" and "bm25" rank by one signal alone: the baselines `dockfaq eval` compares against.
+Mode = Literal["hybrid", "dense", "bm25"]
 
 # Cosines of all-MiniLM-L6-v2 between a question and an unrelated Docker text sit near 0.2;
 # paraphrases of the same question score 0.6 and above. Mapped linearly onto 0..1.
@@ -42,7 +44,8 @@ class Query:
     """A question prepared once for every signal."""
 
     raw: str
-    language: str
+    language: str  # the language wanted for the passages
+    chinese: bool  # the question itself is written in Chinese
     tokens: list[str]
     terms: set[str]
     latin_share: float
@@ -88,27 +91,33 @@ class Retriever:
         return Query(
             raw=question,
             language=language or text.detect_language(question),
+            chinese=text.detect_language(question) == "zh",
             tokens=list(dict.fromkeys(text.tokenize(question))),
             terms=terms,
             latin_share=text.latin_share(question),
         )
 
     def search(
-        self, question: str, k: int = 3, topic: str | None = None, language: str | None = None
+        self,
+        question: str,
+        k: int = 3,
+        topic: str | None = None,
+        language: str | None = None,
+        mode: Mode = "hybrid",
     ) -> list[Hit]:
         """The ``k`` best entries for ``question``, best first."""
         query = self.prepare(question, language)
-        dense = self._dense(query)
-        bm25 = self._bm25(query)
+        dense = self._dense(query) if mode != "bm25" else np.zeros(len(self.entry_ids))
+        bm25 = self._bm25(query) if mode != "dense" else np.zeros(len(self.entry_ids))
         exact = self._overlap(query.terms, self._entry_terms, self._term_idf)
         coverage = self._overlap(set(query.tokens), self._entry_tokens, self._token_idf)
-        weights = self._weights(query)
-        if self.fusion == "rrf":
-            fused = _rrf([s for s, w in zip((dense, bm25, exact), weights, strict=True) if w > 0])
+        if mode == "dense":
+            fused, confidence = dense, _calibrate(dense)
+        elif mode == "bm25":
+            fused, confidence = bm25, coverage
         else:
-            relative_bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
-            fused = weights[0] * _calibrate(dense) + weights[1] * relative_bm25 + weights[2] * exact
-        confidence = self._confidence(query, dense, coverage, exact)
+            fused = self._fuse(query, dense, bm25, exact)
+            confidence = self._confidence(query, dense, coverage, exact)
         allowed = [
             i for i, e in enumerate(self.entry_ids) if topic is None or self.topics[e] == topic
         ]
@@ -127,13 +136,22 @@ class Retriever:
             for i in order
         ]
 
+    def _fuse(
+        self, query: Query, dense: np.ndarray, bm25: np.ndarray, exact: np.ndarray
+    ) -> np.ndarray:
+        weights = self._weights(query)
+        if self.fusion == "rrf":
+            return _rrf([s for s, w in zip((dense, bm25, exact), weights, strict=True) if w > 0])
+        relative_bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
+        return weights[0] * _calibrate(dense) + weights[1] * relative_bm25 + weights[2] * exact
+
     def passage(self, entry_id: str, language: str) -> Passage:
         return self._passages[(entry_id, language)]
 
     def _dense(self, query: Query) -> np.ndarray:
         scores = np.zeros(len(self.entry_ids), dtype=np.float32)
         # The model reads English only: Chinese characters become [UNK], so it sees the rest.
-        readable = query.raw if query.language == "en" else text.strip_cjk(query.raw)
+        readable = text.strip_cjk(query.raw) if query.chinese else query.raw
         if not readable or not query.tokens:
             return scores
         vector = self.embedder.encode([readable])
@@ -166,13 +184,13 @@ class Retriever:
 
     def _weights(self, query: Query) -> tuple[float, float, float]:
         """Signal weights: dense counts only for what the model can read, exact only with terms."""
-        dense = 0.45 * (1.0 if query.language == "en" else query.latin_share)
+        dense = 0.45 * (query.latin_share if query.chinese else 1.0)
         return dense, 0.35, 0.2 if query.terms else 0.0
 
     def _confidence(
         self, query: Query, dense: np.ndarray, coverage: np.ndarray, exact: np.ndarray
     ) -> np.ndarray:
-        dense_weight = 0.5 * (1.0 if query.language == "en" else query.latin_share)
+        dense_weight = 0.5 * (query.latin_share if query.chinese else 1.0)
         exact_weight = 0.25 if query.terms else 0.0
         total = dense_weight + 0.5 + exact_weight
         blend = dense_weight * _calibrate(dense) + 0.5 * coverage + exact_weight * exact

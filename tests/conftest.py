@@ -21,7 +21,7 @@ class FakeEmbedder:
     """Hashes words into a small vector: fast, deterministic, similar texts share words."""
 
     name = "fake-hash"
-    dimension = 64
+    dimension = 256
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)

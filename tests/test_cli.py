@@ -61,14 +61,24 @@ def test_search_lists_entries(env: Path) -> None:
 
 
 def test_eval_reports_metrics(env: Path) -> None:
-    questions = env / "q.yaml"
+    questions = env / "q.jsonl"
     questions.write_text(
-        '- {q: "docker中镜像和容器的区别", lang: zh, expect: image-vs-container}\n'
-        '- {q: "天气预报", lang: zh, expect: null}\n'
+        '{"q": "docker中镜像和容器的区别", "lang": "zh", "topic": "image-vs-container", '
+        '"expect": "image-vs-container"}\n{"q": "天气预报", "lang": "zh", "expect": null}\n'
     )
     result = runner.invoke(app, ["eval", str(questions)])
     assert result.exit_code == 0, result.output
-    assert "positives=1 negatives=1" in result.output and "hit@1=1.000" in result.output
+    row = next(line for line in result.output.splitlines() if "zh   image-vs-container" in line)
+    assert row.split()[3:5] == ["|", "1.000"]  # n=1, hybrid hit@1
+    assert "off-topic refused" in result.output
+    assert all(mode in result.output for mode in ("hybrid", "bm25", "dense"))
+
+
+def test_eval_rejects_malformed_file(env: Path) -> None:
+    questions = env / "q.jsonl"
+    questions.write_text('{"q": "no language"}\n')
+    result = runner.invoke(app, ["eval", str(questions)])
+    assert result.exit_code == 1 and "q.jsonl:1" in result.output
 
 
 def test_bad_setting_is_a_clear_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

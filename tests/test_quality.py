@@ -1,26 +1,48 @@
-"""Retrieval quality with the real model on the labelled evaluation set (tests/eval/)."""
+"""Retrieval quality with the real model on the labelled evaluation set."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from service import evaluation
+from service import corpus, evaluation
 from service.retrieval import Retriever
 from service.settings import Settings
 
-pytestmark = pytest.mark.slow
-EVAL = Path(__file__).parent / "eval"
+QUESTIONS = Path(__file__).parent / "eval" / "questions.jsonl"
+ALL = evaluation.ALL
 
 
-def test_eval_set_meets_the_bar(real_retriever: Retriever) -> None:
-    cases = evaluation.load_cases(sorted(EVAL.glob("*.yaml")))
-    assert {c.expect for c in cases if c.expect} == set(real_retriever.entry_ids)
+@pytest.fixture(scope="module")
+def cases() -> list[evaluation.Case]:
+    return evaluation.load_cases(QUESTIONS)
+
+
+def test_evaluation_set_counts(cases: list[evaluation.Case], entries: list[corpus.Entry]) -> None:
+    own = {q.casefold() for e in entries for lang in corpus.LANGUAGES for q in e.questions[lang]}
+    assert not [c.question for c in cases if c.question.casefold() in own]
+    per = Counter((c.language, c.topic) for c in cases if c.expect and not c.context)
+    assert all(per[(lang, t)] >= 20 for lang in corpus.LANGUAGES for t in corpus.TOPICS), per
+    assert sum(1 for c in cases if c.expect is None) >= 30
+    assert sum(1 for c in cases if c.context) >= 15
+    ids = {e.id: e.topic for e in entries}
+    assert all(ids[c.expect] == c.topic for c in cases if c.expect)
+    assert {c.expect for c in cases if c.expect} == set(ids)  # every entry is evaluated
+
+
+@pytest.mark.slow
+def test_hybrid_meets_the_bar(real_retriever: Retriever, cases: list[evaluation.Case]) -> None:
     report = evaluation.evaluate(real_retriever, cases, Settings().confidence_threshold)
-    # Measured 2026-11-27 on 24 entries: hit@1 0.917, answered correctly 0.861, negatives 1.0.
-    assert report.hit_at_1 >= 0.85
-    assert report.hit_at_3 >= 0.95
-    assert report.answered_correctly >= 0.8
-    assert report.wrongly_answered <= 0.1
-    assert report.refused_negatives == 1.0
+    hybrid, bm25, dense = (report.score(m, ALL, ALL) for m in evaluation.MODES)
+    for language in corpus.LANGUAGES:
+        s = report.score("hybrid", language, ALL)
+        assert s.rate(s.topic1) >= 0.85, language
+        assert s.rate(s.refused) <= 0.05, language
+    assert hybrid.rate(hybrid.hit1) > max(bm25.rate(bm25.hit1), dense.rate(dense.hit1))
+    assert hybrid.rate(hybrid.reciprocal) > max(
+        bm25.rate(bm25.reciprocal), dense.rate(dense.reciprocal)
+    )
+    off_topic = report.score("hybrid", ALL, None)
+    assert off_topic.rate(off_topic.refused) >= 0.75

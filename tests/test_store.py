@@ -39,7 +39,7 @@ def test_build_save_load_round_trip(tmp_path: Path) -> None:
     assert loaded.vectors.ntotal == built.vectors.ntotal == len(loaded.vector_passages)
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["entries"] == 2 and manifest["passages"] == 4
-    assert manifest["embedding_model"] == "fake-hash" and manifest["dimension"] == 64
+    assert manifest["embedding_model"] == "fake-hash" and manifest["dimension"] == 256
     assert (
         len(manifest["corpus_sha256"]) == 64 and manifest["schema_version"] == store.SCHEMA_VERSION
     )
