@@ -98,7 +98,7 @@ def _latin_tokens(text: str) -> list[str]:
 
 
 def _chinese_tokens(run: str) -> list[str]:
-    return [w for w in _jieba().lcut_for_search(run) if w.strip() and w not in ZH_STOPWORDS]
+    return [w for w in _jieba().lcut(run) if w.strip() and w not in ZH_STOPWORDS]
 
 
 def terms(text: str) -> set[str]:
@@ -111,9 +111,13 @@ def terms(text: str) -> set[str]:
 
 
 def phrases(text: str, n: int = 3) -> set[str]:
-    """Word n-grams of the English part, for matching error messages typed verbatim."""
+    """Word n-grams of the English part, for matching error messages typed verbatim.
+
+    An n-gram that starts or ends with a stopword ("how do i") says nothing and is skipped.
+    """
     words = _WORD.findall(normalize(text))
-    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+    grams = (words[i : i + n] for i in range(len(words) - n + 1))
+    return {" ".join(g) for g in grams if g[0] not in EN_STOPWORDS and g[-1] not in EN_STOPWORDS}
 
 
 def _squash(term: str) -> str:
