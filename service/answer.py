@@ -65,7 +65,7 @@ def answer(
     top_k: int = 3,
     topic: str | None = None,
     language: str | None = None,
-    threshold: float = 0.40,
+    threshold: float = 0.46,
 ) -> Answer:
     """Answer ``question`` from the corpus: the best entry's text with ``[n]`` citations."""
     language = language or text.detect_language(question)

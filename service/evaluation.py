@@ -24,6 +24,11 @@ class Case:
     topic: str | None
     expect: str | None
     context: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()  # other entries that answer the question just as well
+
+    @property
+    def accepted(self) -> set[str]:
+        return {self.expect, *self.also} if self.expect else set()
 
 
 @dataclass
@@ -67,6 +72,7 @@ def load_cases(path: Path) -> list[Case]:
                 topic=record.get("topic"),
                 expect=record.get("expect"),
                 context=tuple(record.get("context", ())),
+                also=tuple(record.get("also", ())),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DockfaqError(f"{path}:{number}: not a labelled question ({exc})") from exc
@@ -99,10 +105,11 @@ def _count(score: Score, case: Case, hits: list, refused: bool) -> None:  # type
             score.misses.append(f"{case.question!r}: answered with {hits[0].entry_id}")
         return
     found = [h.entry_id for h in hits]
-    rank = found.index(case.expect) + 1 if case.expect in found else None
+    ranks = [i for i, entry_id in enumerate(found, start=1) if entry_id in case.accepted]
+    rank = ranks[0] if ranks else None
     score.hit1 += rank == 1
     score.hit3 += rank is not None and rank <= 3
-    score.topic1 += bool(hits) and hits[0].passage.topic == case.topic
+    score.topic1 += bool(hits) and (hits[0].passage.topic == case.topic or rank == 1)
     score.reciprocal += 1 / rank if rank else 0.0
     if rank != 1 or refused:
         got = found[0] if found else None

@@ -18,9 +18,15 @@ Fusion = Literal["weighted", "rrf"]
 # "dense" and "bm25" rank by one signal alone: the baselines `dockfaq eval` compares against.
 Mode = Literal["hybrid", "dense", "bm25"]
 
+# Confidence is scaled by this when a question names nothing of Docker (see text.about_docker).
+OFF_DOMAIN_FACTOR = 0.8
 # Cosines of all-MiniLM-L6-v2 between a question and an unrelated Docker text sit near 0.2;
-# paraphrases of the same question score 0.6 and above. Mapped linearly onto 0..1.
+# paraphrases of the same question score 0.6 and above. For confidence they are mapped linearly
+# onto 0..1 between these bounds; for ranking the ceiling is higher, so that close paraphrases
+# (0.75 vs 0.9) still differ. Weights and bounds were chosen with `dockfaq eval`.
 DENSE_FLOOR, DENSE_CEILING = 0.25, 0.70
+RANK_CEILING = 0.90
+WEIGHTS = {"dense": 0.55, "bm25": 0.35, "exact": 0.1}
 RRF_K = 60
 DENSE_CANDIDATES = 512
 
@@ -48,7 +54,9 @@ class Query:
     chinese: bool  # the question itself is written in Chinese
     tokens: list[str]
     terms: set[str]
-    latin_share: float
+    readable: str  # what the English embedding model can read of the question
+    readable_share: float  # how much of the question that is (0..1)
+    about_docker: bool
 
 
 class Retriever:
@@ -88,13 +96,18 @@ class Retriever:
     def prepare(self, question: str, language: str | None = None) -> Query:
         terms = text.terms(question)
         terms |= {p for p in text.phrases(question) if p in self._term_idf}
+        chinese = text.detect_language(question) == "zh"
+        tokens = list(dict.fromkeys(text.tokenize(question)))
+        readable, share = text.translate(question) if chinese else (question, 1.0)
         return Query(
             raw=question,
             language=language or text.detect_language(question),
-            chinese=text.detect_language(question) == "zh",
-            tokens=list(dict.fromkeys(text.tokenize(question))),
+            chinese=chinese,
+            tokens=tokens,
             terms=terms,
-            latin_share=text.latin_share(question),
+            readable=readable,
+            readable_share=share,
+            about_docker=text.about_docker(tokens, text.terms(question)),
         )
 
     def search(
@@ -143,18 +156,19 @@ class Retriever:
         if self.fusion == "rrf":
             return _rrf([s for s, w in zip((dense, bm25, exact), weights, strict=True) if w > 0])
         relative_bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
-        return weights[0] * _calibrate(dense) + weights[1] * relative_bm25 + weights[2] * exact
+        scaled = _calibrate(dense, ceiling=RANK_CEILING)
+        return weights[0] * scaled + weights[1] * relative_bm25 + weights[2] * exact
 
     def passage(self, entry_id: str, language: str) -> Passage:
         return self._passages[(entry_id, language)]
 
     def _dense(self, query: Query) -> np.ndarray:
         scores = np.zeros(len(self.entry_ids), dtype=np.float32)
-        # The model reads English only: Chinese characters become [UNK], so it sees the rest.
-        readable = text.strip_cjk(query.raw) if query.chinese else query.raw
-        if not readable or not query.tokens:
+        # The model reads English only (Chinese characters become [UNK]): it gets the glossary's
+        # English rendering of a Chinese question.
+        if not query.readable or not query.tokens or not query.readable_share:
             return scores
-        vector = self.embedder.encode([readable])
+        vector = self.embedder.encode([query.readable])
         n = min(self.index.vectors.ntotal, DENSE_CANDIDATES)
         sims, rows = self.index.vectors.search(vector, n)
         valid = rows[0] >= 0
@@ -184,21 +198,22 @@ class Retriever:
 
     def _weights(self, query: Query) -> tuple[float, float, float]:
         """Signal weights: dense counts only for what the model can read, exact only with terms."""
-        dense = 0.45 * (query.latin_share if query.chinese else 1.0)
-        return dense, 0.35, 0.2 if query.terms else 0.0
+        dense = WEIGHTS["dense"] * query.readable_share
+        return dense, WEIGHTS["bm25"], WEIGHTS["exact"] if query.terms else 0.0
 
     def _confidence(
         self, query: Query, dense: np.ndarray, coverage: np.ndarray, exact: np.ndarray
     ) -> np.ndarray:
-        dense_weight = 0.5 * (query.latin_share if query.chinese else 1.0)
+        dense_weight = 0.5 * query.readable_share
         exact_weight = 0.25 if query.terms else 0.0
         total = dense_weight + 0.5 + exact_weight
         blend = dense_weight * _calibrate(dense) + 0.5 * coverage + exact_weight * exact
-        return np.clip(blend / total, 0.0, 1.0)
+        domain = 1.0 if query.about_docker else OFF_DOMAIN_FACTOR
+        return np.clip(domain * blend / total, 0.0, 1.0)
 
 
-def _calibrate(dense: np.ndarray) -> np.ndarray:
-    return np.clip((dense - DENSE_FLOOR) / (DENSE_CEILING - DENSE_FLOOR), 0.0, 1.0)
+def _calibrate(dense: np.ndarray, ceiling: float = DENSE_CEILING) -> np.ndarray:
+    return np.clip((dense - DENSE_FLOOR) / (ceiling - DENSE_FLOOR), 0.0, 1.0)
 
 
 def _idf(sets: list[set[str]]) -> dict[str, float]:

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    confidence_threshold: float = Field(default=0.40, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(default=0.46, ge=0.0, le=1.0)
     fusion: Literal["weighted", "rrf"] = "weighted"
 
     @field_validator("embedding_model")

@@ -59,7 +59,7 @@ def passage_tokens(passage: Passage, tags: tuple[str, ...] = ()) -> list[str]:
 
 
 def index_version(corpus_sha256: str, model: str) -> str:
-    key = f"{SCHEMA_VERSION}|{model}|{corpus_sha256}".encode()
+    key = f"{SCHEMA_VERSION}|{model}|{text.signature()}|{corpus_sha256}".encode()
     return hashlib.sha256(key).hexdigest()[:12]
 
 
@@ -100,6 +100,7 @@ def build(
         "index_version": index_version(corpus_sha256, embedder.name),
         "embedding_model": embedder.name,
         "dimension": embedder.dimension,
+        "tokenizer": text.signature(),
         "corpus_sha256": corpus_sha256,
         "entries": len({p.entry_id for p in passages}),
         "passages": len(passages),
@@ -183,6 +184,11 @@ def check(manifest: dict[str, Any], model: str, index_dir: Path) -> None:
         raise IndexMismatch(
             f"the index in {index_dir} has schema version {manifest.get('schema_version')}, "
             f"this dockfaq reads version {SCHEMA_VERSION}: run 'dockfaq build'"
+        )
+    if manifest.get("tokenizer") != text.signature():
+        raise IndexMismatch(
+            f"the index in {index_dir} was built with tokenizer {manifest.get('tokenizer')}, "
+            f"this dockfaq tokenizes with {text.signature()}: run 'dockfaq build'"
         )
     if manifest.get("embedding_model") != model:
         raise IndexMismatch(

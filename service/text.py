@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -36,6 +38,13 @@ ZH_STOPWORDS = frozenset(
     感谢 谢谢 做 办 回事 情况""".split()
 )
 
+# Words (as tokenize() spells them) that tie a question to Docker. A question with none of them,
+# and no docker command, flag or Dockerfile instruction, is more likely off-topic.
+DOMAIN_WORDS = frozenset(
+    """docker dockerfil contain imag registri compos kubernet k8s pod volum alpin distroless
+    buildx dockerhub podman 容器 镜像 仓库 基础镜像 私有仓库 镜像仓库 数据卷""".split()
+)
+
 _DOCKERFILE_INSTRUCTIONS = (
     "FROM RUN CMD ENTRYPOINT USER COPY ADD HEALTHCHECK EXPOSE "
     "VOLUME WORKDIR ENV ARG ONBUILD STOPSIGNAL SHELL LABEL"
@@ -49,6 +58,16 @@ _TERM_PATTERNS = (
 )
 _EXIT_CODE = re.compile(r"(?<![\d.:/-])(12[5-7]|13[0-9]|14[0-3]|255)(?!\.?\d|[:/])")
 _INSTRUCTION = re.compile(r"\b(" + "|".join(_DOCKERFILE_INSTRUCTIONS) + r")\b")
+
+
+# Bump when tokenisation changes in a way that makes built indexes stale.
+TOKENIZER_REVISION = 2
+
+
+def signature() -> str:
+    """Identifies the tokeniser (code revision + glossary) that an index was built with."""
+    glossary_bytes = (Path(__file__).parent / "glossary.tsv").read_bytes()
+    return f"{TOKENIZER_REVISION}-{hashlib.sha256(glossary_bytes).hexdigest()[:12]}"
 
 
 def normalize(text: str) -> str:
@@ -66,17 +85,32 @@ def detect_language(text: str) -> str:
     return "zh" if has_cjk(_CODE.sub(" ", text)) else "en"
 
 
-def latin_share(text: str) -> float:
-    """The share of the question's meaningful tokens that are not Chinese (0..1)."""
-    tokens = tokenize(text)
-    if not tokens:
-        return 0.0
-    return sum(1 for t in tokens if not has_cjk(t)) / len(tokens)
-
-
 def strip_cjk(text: str) -> str:
-    """The question with its Chinese removed: what an English embedding model can read."""
+    """The question with its Chinese removed."""
     return " ".join(_CJK_RUN.sub(" ", text).split())
+
+
+def translate(text: str) -> tuple[str, float]:
+    """What an English embedding model can read of a question: Chinese words that the glossary
+    knows become their English terms, the rest of the Chinese is dropped. Also returns the share
+    of the question's meaningful words that survived (0..1)."""
+    words: list[str] = []
+    kept = total = 0
+    position = 0
+    for run in _CJK_RUN.finditer(text):
+        words.append(text[position : run.start()])
+        for token in _chinese_tokens(run.group()):
+            total += 1
+            english = glossary().get(token)
+            if english:
+                kept += 1
+                words.append(english)
+        position = run.end()
+    words.append(text[position:])
+    latin = _latin_tokens(strip_cjk(text))
+    total += len(latin)
+    kept += len(latin)
+    return " ".join(" ".join(words).split()), (kept / total if total else 0.0)
 
 
 def tokenize(text: str) -> list[str]:
@@ -110,6 +144,15 @@ def terms(text: str) -> set[str]:
     return found
 
 
+def about_docker(tokens: list[str], found_terms: set[str]) -> bool:
+    """Whether a question names Docker: a domain word, a docker command, a flag, an exit code
+    or a Dockerfile instruction (word n-grams do not count)."""
+    if DOMAIN_WORDS.intersection(tokens):
+        return True
+    instructions = {i.lower() for i in _DOCKERFILE_INSTRUCTIONS}
+    return any(t.startswith(("docker ", "--", "exit ")) or t in instructions for t in found_terms)
+
+
 def phrases(text: str, n: int = 3) -> set[str]:
     """Word n-grams of the English part, for matching error messages typed verbatim.
 
@@ -132,9 +175,23 @@ def _stemmer() -> Any:
 
 
 @functools.cache
+def glossary() -> dict[str, str]:
+    """Chinese -> English Docker vocabulary (service/glossary.tsv)."""
+    pairs = {}
+    for line in (Path(__file__).parent / "glossary.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            chinese, english = line.split("\t")
+            pairs[chinese.strip()] = english.strip()
+    return pairs
+
+
+@functools.cache
 def _jieba() -> Any:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
+    for word in glossary():
+        if len(word) > 1:
+            jieba.add_word(word)  # keep domain terms such as 基础镜像 in one piece
     return jieba

@@ -33,16 +33,15 @@ def test_evaluation_set_counts(cases: list[evaluation.Case], entries: list[corpu
 
 
 @pytest.mark.slow
-def test_hybrid_meets_the_bar(real_retriever: Retriever, cases: list[evaluation.Case]) -> None:
+def test_hybrid_meets_the_targets(real_retriever: Retriever, cases: list[evaluation.Case]) -> None:
     report = evaluation.evaluate(real_retriever, cases, Settings().confidence_threshold)
-    hybrid, bm25, dense = (report.score(m, ALL, ALL) for m in evaluation.MODES)
     for language in corpus.LANGUAGES:
         s = report.score("hybrid", language, ALL)
-        assert s.rate(s.topic1) >= 0.85, language
-        assert s.rate(s.refused) <= 0.05, language
-    assert hybrid.rate(hybrid.hit1) > max(bm25.rate(bm25.hit1), dense.rate(dense.hit1))
-    assert hybrid.rate(hybrid.reciprocal) > max(
-        bm25.rate(bm25.reciprocal), dense.rate(dense.reciprocal)
-    )
+        assert s.rate(s.topic1) >= 0.95, language  # the right topic first
+        assert s.rate(s.hit1) >= 0.85, language  # the expected entry first (measured 0.89 / 0.87)
+        assert s.rate(s.refused) <= 0.03, language  # false refusals
     off_topic = report.score("hybrid", ALL, None)
-    assert off_topic.rate(off_topic.refused) >= 0.75
+    assert off_topic.rate(off_topic.refused) >= 0.90
+    hybrid, bm25, dense = (report.score(m, ALL, ALL) for m in evaluation.MODES)
+    for metric in ("hit1", "topic1", "reciprocal"):
+        assert getattr(hybrid, metric) > max(getattr(bm25, metric), getattr(dense, metric)), metric

@@ -106,3 +106,16 @@ def test_stale_reason(tmp_path: Path) -> None:
     assert "embedding model" in (store.stale_reason(corpus_dir, index_dir, "other") or "")
     write_entry(corpus_dir, id="third-entry", topic="base-image")
     assert "changed" in (store.stale_reason(corpus_dir, index_dir, "fake-hash") or "")
+
+
+def test_load_refuses_index_from_another_tokenizer(tmp_path: Path) -> None:
+    store.build_from_corpus(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
+    manifest_path = tmp_path / "index" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tokenizer"] = "0-old"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatch, match="tokenizer"):
+        store.load(tmp_path / "index", FakeEmbedder())
+    assert "tokenizer" in (
+        store.stale_reason(tmp_path / "corpus", tmp_path / "index", "fake-hash") or ""
+    )

@@ -53,10 +53,12 @@ def test_strip_cjk_keeps_what_the_model_reads() -> None:
     assert text.strip_cjk("docker pull 镜像好慢 --platform") == "docker pull --platform"
 
 
-def test_latin_share() -> None:
-    assert text.latin_share("docker save") == 1.0
-    assert text.latin_share("镜像 容器") == 0.0
-    assert 0.0 < text.latin_share("docker 镜像 容器") < 1.0
+def test_translate_renders_chinese_for_the_english_model() -> None:
+    readable, share = text.translate("docker中镜像和容器的区别")
+    assert readable == "docker image container difference" and share == 1.0
+    readable, share = text.translate("2024年东南亚BCD功率集成电路市场")
+    assert "2024" in readable and share < 0.3
+    assert text.translate("why does it exit") == ("why does it exit", 1.0)
 
 
 def test_phrases() -> None:
