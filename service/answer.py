@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from service import text
 from service.retrieval import Hit, Retriever
+from service.settings import DEFAULT_THRESHOLD
 
 SNIPPET_CHARS = 200
 # Alternatives shown with a refusal must be at least this plausible; below it, show none.
@@ -65,7 +66,7 @@ def answer(
     top_k: int = 3,
     topic: str | None = None,
     language: str | None = None,
-    threshold: float = 0.46,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> Answer:
     """Answer ``question`` from the corpus: the best entry's text with ``[n]`` citations."""
     language = language or text.detect_language(question)

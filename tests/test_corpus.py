@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -124,3 +125,15 @@ def test_shipped_corpus_covers_every_topic(entries: list[corpus.Entry]) -> None:
         assert entry.sources and all(u.startswith("https://") for u in entry.sources)
         assert len(entry.questions["en"]) >= 3 and len(entry.questions["zh"]) >= 3
         assert len(entry.answers["en"].split()) <= 250, entry.id
+        assert len(_chinese_words(entry.answers["zh"])) <= 250, entry.id
+        for lang in corpus.LANGUAGES:  # commands live in fenced blocks, not loose in the prose
+            prose = re.sub(r"```.*?```", "", entry.answers[lang], flags=re.DOTALL)
+            assert not re.search(r"^\s*(\$ |docker |sudo )", prose, re.MULTILINE), entry.id
+
+
+def _chinese_words(markdown: str) -> list[str]:
+    """Words of a Chinese answer outside code blocks, as jieba segments them."""
+    import jieba
+
+    prose = re.sub(r"```.*?```", " ", markdown, flags=re.DOTALL)
+    return [w for w in jieba.lcut(prose) if re.search(r"\w", w)]
