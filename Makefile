@@ -3,19 +3,26 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint build clean
+.PHONY: run test lint build clean system-deps
 
 run: $(VENV)/.installed
 	$(BIN)/dockfaq build --if-stale
 	$(BIN)/dockfaq serve
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev system-deps
 	$(BIN)/ruff check service tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# Real services the tests start themselves: redis-server (shared conversations).
+system-deps:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server (Debian package) for the tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
 build: $(VENV)/.installed
 	$(BIN)/dockfaq build

@@ -6,6 +6,7 @@ Every front end (HTTP, CLI, chat platforms) calls ``answer`` so citations are th
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from service import text
@@ -67,10 +68,14 @@ def answer(
     topic: str | None = None,
     language: str | None = None,
     threshold: float = DEFAULT_THRESHOLD,
+    history: Sequence[str] = (),
 ) -> Answer:
-    """Answer ``question`` from the corpus: the best entry's text with ``[n]`` citations."""
+    """Answer ``question`` from the corpus: the best entry's text with ``[n]`` citations.
+
+    ``history``: the conversation's earlier questions, oldest first, for follow-ups.
+    """
     language = language or text.detect_language(question)
-    hits = retriever.search(question, k=top_k, topic=topic, language=language)
+    hits = search_in_context(retriever, question, history, threshold, top_k, topic, language)
     best = hits[0] if hits else None
     if best is None or best.confidence < threshold:
         alternatives = [h for h in hits if h.confidence >= ALTERNATIVE_FLOOR]
@@ -93,6 +98,32 @@ def answer(
         index_version=retriever.version,
         citations=_citations(cited),
     )
+
+
+def search_in_context(
+    retriever: Retriever,
+    question: str,
+    history: Sequence[str],
+    threshold: float,
+    k: int,
+    topic: str | None = None,
+    language: str | None = None,
+) -> list[Hit]:
+    """Search for ``question``; a follow-up is searched together with the previous question.
+
+    A question that stands on its own (confident alone, no "it"/"that"/"那…呢") is searched
+    alone, so an earlier topic never pollutes it.
+    """
+    alone = retriever.search(question, k=k, topic=topic, language=language)
+    if not history:
+        return alone
+    confident = bool(alone) and alone[0].confidence >= threshold
+    if confident and not text.looks_like_follow_up(question):
+        return alone
+    joined = retriever.search(f"{history[-1]}\n{question}", k=k, topic=topic, language=language)
+    if confident:  # and it reads as a follow-up
+        return joined if joined[0].confidence >= alone[0].confidence else alone
+    return joined if joined and (not alone or joined[0].confidence > alone[0].confidence) else alone
 
 
 def _compose(language: str, cited: list[Hit]) -> str:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.answer import search_in_context
 from service.corpus import TOPICS
 from service.errors import DockfaqError
 from service.retrieval import Mode, Retriever
@@ -53,6 +54,14 @@ class Report:
 
     threshold: float
     scores: dict[tuple[str, str, str | None], Score] = field(default_factory=dict)
+    # Conversations (hybrid): follow-ups whose first citation has the expected topic, asked
+    # alone and after their context; self-contained questions answered right, fresh and asked
+    # after an unrelated question.
+    follow_ups: int = 0
+    follow_ups_alone: int = 0
+    follow_ups_in_context: int = 0
+    fresh_right: int = 0
+    mid_conversation_right: int = 0
 
     def score(self, mode: str, language: str, topic: str | None) -> Score:
         return self.scores.setdefault((mode, language, topic), Score())
@@ -87,6 +96,7 @@ def evaluate(
 ) -> Report:
     """Score every self-contained case in every mode (follow-ups need a conversation)."""
     report = Report(threshold)
+    _conversations(report, retriever, cases, threshold)
     for case in (c for c in cases if not c.context):
         for mode in modes:
             hits = retriever.search(case.question, k=10, mode=mode)
@@ -95,6 +105,35 @@ def evaluate(
                 for topic in (case.topic, ALL) if case.topic else (None,):
                     _count(report.score(mode, language, topic), case, hits, refused)
     return report
+
+
+def _conversations(
+    report: Report, retriever: Retriever, cases: list[Case], threshold: float
+) -> None:
+    def topic_of(hits: list) -> str | None:  # type: ignore[type-arg]
+        return hits[0].passage.topic if hits and hits[0].confidence >= threshold else None
+
+    for case in (c for c in cases if c.context):
+        report.follow_ups += 1
+        alone = search_in_context(retriever, case.question, (), threshold, 3)
+        joined = search_in_context(retriever, case.question, case.context, threshold, 3)
+        report.follow_ups_alone += topic_of(alone) == case.topic
+        report.follow_ups_in_context += topic_of(joined) == case.topic
+    single = [c for c in cases if c.expect and not c.context]
+    for i, case in enumerate(single):
+        # The previous question comes from another topic: a deterministic, unrelated choice.
+        earlier = next((o for o in single[i + 1 :] + single[:i] if o.topic != case.topic), None)
+        if earlier is None:
+            continue
+        for history, attribute in (
+            ((), "fresh_right"),
+            ((earlier.question,), "mid_conversation_right"),
+        ):
+            hits = search_in_context(retriever, case.question, history, threshold, 1)
+            right = (
+                bool(hits) and hits[0].confidence >= threshold and hits[0].entry_id in case.accepted
+            )
+            setattr(report, attribute, getattr(report, attribute) + right)
 
 
 def _count(score: Score, case: Case, hits: list, refused: bool) -> None:  # type: ignore[type-arg]
@@ -145,6 +184,13 @@ def table(report: Report, modes: tuple[Mode, ...] = MODES) -> str:
                 s = report.score(mode, language, None)
                 row += f" | {'':6} {s.rate(s.refused):5.3f}{'':24}"
             lines.append(row)
+    if report.follow_ups:
+        lines.append(
+            f"follow-ups, right topic: {report.follow_ups_in_context}/{report.follow_ups} with "
+            f"their conversation, {report.follow_ups_alone}/{report.follow_ups} alone; "
+            f"self-contained answered right: {report.fresh_right} fresh, "
+            f"{report.mid_conversation_right} asked mid-conversation"
+        )
     lines.append(
         "h@1/h@3: expected entry first/in top 3; t@1: right topic first; mrr: entry MRR@10; "
         f"f-ref: in-topic questions refused (confidence < {report.threshold})"

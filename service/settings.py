@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    redis_url: str = Field(default="", description="Shared conversation store; empty = SQLite.")
+    conversation_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds (Redis only).")
     confidence_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     fusion: Literal["weighted", "rrf"] = "weighted"
 

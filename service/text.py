@@ -153,6 +153,21 @@ def about_docker(tokens: list[str], found_terms: set[str]) -> bool:
     return any(t.startswith(("docker ", "--", "exit ")) or t in instructions for t in found_terms)
 
 
+# Openings and endings that only make sense after an earlier question. Pronouns alone ("it",
+# "that") are not enough: self-contained questions use them all the time.
+_FOLLOW_UP = re.compile(
+    r"^(and|but|so|then|also|what about|how about|what if|same|ok|okay)\b"
+    r"|\b(then|instead)\W*$"
+    r"|^(那|那么|还有|然后|另外|同样)|呢\W*$|刚才|上面(说|的)|前面(说|的)"
+)
+
+
+def looks_like_follow_up(question: str) -> bool:
+    """Whether a question leans on what came before ("and how do I load it?", "那非root呢？")."""
+    plain = normalize(_CODE.sub(" ", question)).strip()
+    return bool(_FOLLOW_UP.search(plain)) or len(tokenize(plain)) <= 2
+
+
 def phrases(text: str, n: int = 3) -> set[str]:
     """Word n-grams of the English part, for matching error messages typed verbatim.
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import socket
+import subprocess
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from service import corpus, store
+from service.conversations import RedisStore
+from service.errors import ConfigError
 from service.retrieval import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,3 +129,34 @@ def real_retriever(real_index_dir: Path, real_embedder) -> Retriever:  # type: i
 @pytest.fixture(scope="session")
 def entries() -> list[corpus.Entry]:
     return corpus.load(CORPUS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port (installed by `make test`)."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is missing: `make test` installs it (apt-get install redis-server)"
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            try:
+                RedisStore(url, 60).close()
+                break
+            except ConfigError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

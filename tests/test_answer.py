@@ -52,3 +52,21 @@ def test_snippet_is_plain_and_short() -> None:
     assert "```" not in out and "**" not in out and "`" not in out and "docker save img" not in out
     assert out.startswith("Use docker save: item one")
     assert len(out) <= 200 and out.endswith("…")
+
+
+def test_follow_up_is_searched_with_the_previous_question(fake_retriever: Retriever) -> None:
+    history = ["docker save vs docker export"]
+    alone = answer(fake_retriever, "那它呢", threshold=0.3)
+    assert not alone.answered  # nothing to go on
+    follow = answer(fake_retriever, "那它呢", threshold=0.3, history=history)
+    assert follow.answered and follow.citations[0].topic == "save-load-export-import"
+    assert follow.language == "zh"
+
+
+def test_self_contained_question_ignores_history(fake_retriever: Retriever) -> None:
+    question = "docker中镜像和容器的区别"
+    fresh = answer(fake_retriever, question, threshold=0.3)
+    later = answer(
+        fake_retriever, question, threshold=0.3, history=["docker save vs docker export"]
+    )
+    assert [c.id for c in later.citations] == [c.id for c in fresh.citations]

@@ -45,3 +45,9 @@ def test_hybrid_meets_the_targets(real_retriever: Retriever, cases: list[evaluat
     hybrid, bm25, dense = (report.score(m, ALL, ALL) for m in evaluation.MODES)
     for metric in ("hit1", "topic1", "reciprocal"):
         assert getattr(hybrid, metric) > max(getattr(bm25, metric), getattr(dense, metric)), metric
+    # Conversations: follow-ups land on the right topic, and earlier turns never hurt a
+    # self-contained question (measured 16/16 vs 11/16 alone; 441 right both fresh and mid).
+    assert report.follow_ups >= 15
+    assert report.follow_ups_in_context >= 0.9 * report.follow_ups
+    assert report.follow_ups_in_context > report.follow_ups_alone
+    assert report.mid_conversation_right >= report.fresh_right

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, free_port
 
 pytestmark = pytest.mark.slow
 DOCKFAQ = str(Path(sys.executable).parent / "dockfaq")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(tmp: Path, corpus_dir: Path) -> dict[str, str]:
@@ -36,36 +29,43 @@ def _env(tmp: Path, corpus_dir: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server started with no index: it must build one, then become ready."""
-    tmp = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen(
-        [DOCKFAQ, "serve", "--port", str(port)],
-        env=_env(tmp, CORPUS),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `dockfaq serve` and wait until /readyz says 200; returns the process and base URL."""
+    port = free_port()
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [DOCKFAQ, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("server never became ready:\n" + (tmp / "server.log").read_text())
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    pytest.fail("server never became ready:\n" + log_path.read_text())
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return _env(tmp_path_factory.mktemp("server"), CORPUS)
+
+
+@pytest.fixture(scope="module")
+def server(server_env: dict[str, str]) -> Iterator[str]:
+    """A server started with no index: it must build one, then become ready."""
+    process, base = _start(server_env, Path(server_env["DOCKFAQ_DATA_DIR"]).parent / "server.log")
+    yield base
+    _stop(process)
 
 
 @pytest.mark.parametrize(
@@ -119,3 +119,91 @@ def test_build_refuses_broken_corpus_and_keeps_index(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "scratch-base-image.md" in result.stderr
     assert (tmp_path / "index" / "manifest.json").read_text() == '{"sentinel": true}'
+
+
+def test_openai_client_against_the_server(server: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{server}/v1", api_key="unused")
+    assert [m.id for m in client.models.list()] == ["dockfaq"]
+    completion = client.chat.completions.create(
+        model="dockfaq", messages=[{"role": "user", "content": "docker save vs docker export"}]
+    )
+    assert "[1]" in (completion.choices[0].message.content or "")
+    assert completion.model_extra["citations"][0]["id"] == "save-vs-export"
+    stream = client.chat.completions.create(
+        model="dockfaq",
+        stream=True,
+        messages=[{"role": "user", "content": "如何在容器中以非root用户运行脚本"}],
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "[1]" in text and "USER" in text
+    assert chunks[-1].model_extra["citations"][0]["topic"] == "non-root"
+
+
+def test_follow_up_uses_the_conversation(server: str) -> None:
+    first = httpx.post(
+        f"{server}/chat", json={"message": "How do I save an image to a tar file?"}, timeout=30
+    ).json()
+    follow = httpx.post(
+        f"{server}/chat",
+        json={
+            "message": "and how do I load it on the other machine?",
+            "conversation_id": first["conversation_id"],
+        },
+        timeout=30,
+    ).json()
+    assert follow["answered"] and follow["citations"][0]["topic"] == "save-load-export-import"
+
+
+def test_feedback_survives_kill_9(server_env: dict[str, str], server: str) -> None:
+    import sqlite3
+
+    env = {**server_env, "DOCKFAQ_DATA_DIR": server_env["DOCKFAQ_DATA_DIR"] + "-kill"}
+    process, base = _start(env, Path(env["DOCKFAQ_DATA_DIR"] + ".log"))
+    try:
+        asked = httpx.post(
+            f"{base}/chat", json={"message": "docker save vs docker export"}, timeout=30
+        ).json()
+        response = httpx.post(
+            f"{base}/feedback",
+            json={"message_id": asked["message_id"], "rating": "up", "comment": "保留"},
+            timeout=30,
+        )
+        assert response.status_code == 201
+    finally:
+        process.kill()  # SIGKILL: no shutdown hook runs
+        process.wait(timeout=30)
+    db = sqlite3.connect(Path(env["DOCKFAQ_DATA_DIR"]) / "dockfaq.sqlite3")
+    assert db.execute("SELECT rating, comment FROM feedback").fetchall() == [("up", "保留")]
+    assert db.execute("SELECT count(*) FROM turns").fetchone()[0] == 1
+
+
+def test_two_servers_share_conversations_through_redis(
+    server_env: dict[str, str], server: str, redis_url: str
+) -> None:
+    env = {**server_env, "DOCKFAQ_REDIS_URL": redis_url}
+    logs = Path(server_env["DOCKFAQ_DATA_DIR"]).parent
+    first, a = _start(env, logs / "a.log")
+    second, b = _start(env, logs / "b.log")
+    try:
+        started = httpx.post(
+            f"{a}/chat", json={"message": "docker 怎么把镜像导出成文件"}, timeout=30
+        ).json()
+        follow = httpx.post(
+            f"{b}/chat",
+            json={
+                "message": "那怎么在另一台机器上导入？",
+                "conversation_id": started["conversation_id"],
+            },
+            timeout=30,
+        ).json()
+        assert follow["citations"][0]["topic"] == "save-load-export-import"
+        feedback = httpx.post(
+            f"{b}/feedback", json={"message_id": started["message_id"], "rating": "up"}, timeout=30
+        )
+        assert feedback.status_code == 201  # B knows a message that A answered
+    finally:
+        _stop(first)
+        _stop(second)

@@ -63,3 +63,20 @@ def test_translate_renders_chinese_for_the_english_model() -> None:
 
 def test_phrases() -> None:
     assert "exec format error" in text.phrases("standard_init_linux.go: exec format error")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("and how do I load it on the other machine?", True),
+        ("what about files in a bind mount then?", True),
+        ("那非root用户呢？", True),
+        ("那怎么在另一台机器上导入", True),
+        ("why", True),
+        ("why does my container exit immediately after docker run", False),
+        ("how do I copy a file into it from the host", False),
+        ("docker中镜像和容器的区别", False),
+    ],
+)
+def test_looks_like_follow_up(question: str, expected: bool) -> None:
+    assert text.looks_like_follow_up(question) is expected

@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service import __version__, engine
+from service import __version__, conversations, engine
 from service.errors import DockfaqError, IndexMismatch, IndexNotBuilt, NotReady
 from service.retrieval import Retriever
 from service.settings import Settings
-from service.web.routes import chat, health, search
+from service.web.routes import chat, feedback, health, openai, search
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         lifespan=_lifespan(state, retriever),
     )
     app.state.dockfaq = state
-    for router in (chat.router, search.router, health.router):
+    for router in (chat.router, search.router, openai.router, feedback.router, health.router):
         app.include_router(router)
     app.add_exception_handler(DockfaqError, _domain_error)
     return app
@@ -43,18 +43,31 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
 def _lifespan(state: AppState, retriever: Retriever | None):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if retriever is not None:
-            state.retriever = retriever
-            yield
-            return
-        # Fail fast on an index built for other settings; the slow part runs in the background
-        # so /healthz answers and /readyz says 503 while the model and index load.
-        engine.check_index(state.settings)
-        task = asyncio.create_task(asyncio.to_thread(_load, state))
-        yield
-        task.cancel()
+        settings = state.settings
+        state.store = conversations.open_store(
+            settings.data_dir, settings.redis_url, settings.conversation_ttl
+        )
+        try:
+            async with _index(state, retriever):
+                yield
+        finally:
+            state.store.close()
 
     return lifespan
+
+
+@asynccontextmanager
+async def _index(state: AppState, retriever: Retriever | None) -> AsyncIterator[None]:
+    if retriever is not None:
+        state.retriever = retriever
+        yield
+        return
+    # Fail fast on an index built for other settings; the slow part runs in the background
+    # so /healthz answers and /readyz says 503 while the model and index load.
+    engine.check_index(state.settings)
+    task = asyncio.create_task(asyncio.to_thread(_load, state))
+    yield
+    task.cancel()
 
 
 def _load(state: AppState) -> None:

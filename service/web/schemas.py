@@ -70,3 +70,34 @@ class SearchResponse(BaseModel):
 class Status(BaseModel):
     status: str
     index_version: str | None = None
+
+
+class FeedbackRequest(BaseModel):
+    message_id: str = Field(min_length=1, max_length=128)
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+
+
+class FeedbackResponse(BaseModel):
+    status: Literal["recorded"]
+    message_id: str
+
+
+class OpenAIMessage(BaseModel):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, object]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class CompletionRequest(BaseModel):
+    """The OpenAI chat-completions request; sampling options are accepted and ignored."""
+
+    model_config = {"extra": "allow"}
+
+    model: str = "dockfaq"
+    messages: list[OpenAIMessage] = Field(min_length=1)
+    stream: bool = False

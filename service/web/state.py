@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.conversations import ConversationStore
 from service.errors import NotReady
 from service.retrieval import Retriever
 from service.settings import Settings
@@ -18,6 +19,7 @@ class AppState:
         self.settings = settings
         self.retriever: Retriever | None = None
         self.load_error: str | None = None
+        self.store: ConversationStore | None = None
 
 
 def get_state(request: Request) -> AppState:
@@ -36,6 +38,14 @@ def get_retriever(request: Request) -> Retriever:
     return state.retriever
 
 
+def get_store(request: Request) -> ConversationStore:
+    store = get_state(request).store
+    if store is None:
+        raise NotReady("the conversation store is not open")
+    return store
+
+
 StateDep = Annotated[AppState, Depends(get_state)]
+StoreDep = Annotated[ConversationStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]

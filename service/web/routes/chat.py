@@ -1,22 +1,67 @@
-"""POST /chat: one question in, one cited answer (or a refusal) out."""
+"""POST /chat and /chat/stream: a question in, a cited answer (or a refusal) out."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 
 from fastapi import APIRouter
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
 
 from service.answer import answer
+from service.conversations import ConversationStore, Turn, now
+from service.retrieval import Retriever
+from service.settings import Settings
 from service.web.schemas import ChatRequest, ChatResponse
-from service.web.state import RetrieverDep, SettingsDep
+from service.web.state import RetrieverDep, SettingsDep, StoreDep
 
 router = APIRouter(tags=["chat"])
 
 
 @router.post("/chat", response_model=ChatResponse)
-def chat(request: ChatRequest, retriever: RetrieverDep, settings: SettingsDep) -> ChatResponse:
-    """Answer a question from the corpus, with citations; `answered` is false when it cannot."""
+def chat(
+    request: ChatRequest, retriever: RetrieverDep, settings: SettingsDep, store: StoreDep
+) -> ChatResponse:
+    """Answer a question from the corpus, with citations; `answered` is false when it cannot.
+    Pass the returned `conversation_id` back to ask follow-up questions."""
+    return respond(request, retriever, settings, store)
+
+
+@router.post("/chat/stream", response_class=EventSourceResponse)
+async def chat_stream(
+    request: ChatRequest, retriever: RetrieverDep, settings: SettingsDep, store: StoreDep
+) -> EventSourceResponse:
+    """The same as /chat, as Server-Sent Events: `meta`, then `delta` chunks, then `done`."""
+    response = await run_in_threadpool(respond, request, retriever, settings, store)
+    return EventSourceResponse(_events(response))
+
+
+async def _events(response: ChatResponse) -> AsyncIterator[ServerSentEvent]:
+    body = response.model_dump()
+    meta = {k: body[k] for k in ("conversation_id", "message_id", "citations")}
+    yield ServerSentEvent(data=json.dumps(meta, ensure_ascii=False), event="meta")
+    for chunk in chunks(response.answer):
+        yield ServerSentEvent(data=json.dumps({"text": chunk}, ensure_ascii=False), event="delta")
+    yield ServerSentEvent(data=json.dumps(body, ensure_ascii=False), event="done")
+
+
+def chunks(markdown: str) -> list[str]:
+    """Split an answer into stream pieces (lines and sentences) that join back exactly."""
+    return [piece for piece in re.split(r"(?<=[\n。！？.!?])", markdown) if piece]
+
+
+def respond(
+    request: ChatRequest, retriever: Retriever, settings: Settings, store: ConversationStore
+) -> ChatResponse:
+    """Answer with the conversation's earlier questions as context, and remember the turn."""
+    conversation_id = request.conversation_id or uuid.uuid4().hex
+    history = (
+        [t.question for t in store.history(conversation_id)] if request.conversation_id else []
+    )
     result = answer(
         retriever,
         request.message,
@@ -24,10 +69,26 @@ def chat(request: ChatRequest, retriever: RetrieverDep, settings: SettingsDep) -
         topic=request.topic,
         language=request.language,
         threshold=settings.confidence_threshold,
+        history=history,
+    )
+    message_id = uuid.uuid4().hex
+    first = result.citations[0] if result.citations else None
+    store.add_turn(
+        Turn(
+            message_id=message_id,
+            conversation_id=conversation_id,
+            question=request.message,
+            language=result.language,
+            answered=result.answered,
+            confidence=result.confidence,
+            entry_id=first.id if first else None,
+            topic=first.topic if first else None,
+            created_at=now(),
+        )
     )
     return ChatResponse(
-        conversation_id=request.conversation_id or uuid.uuid4().hex,
-        message_id=uuid.uuid4().hex,
+        conversation_id=conversation_id,
+        message_id=message_id,
         answered=result.answered,
         answer=result.text,
         language=result.language,  # type: ignore[arg-type]

@@ -1,0 +1,229 @@
+"""Conversation memory and feedback: embedded SQLite by default, Redis when configured."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from service.errors import ConfigError
+
+HISTORY_TURNS = 20  # per conversation; older turns are dropped
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a conversation and what dockfaq answered."""
+
+    message_id: str
+    conversation_id: str
+    question: str
+    language: str
+    answered: bool
+    confidence: float
+    entry_id: str | None  # the entry that answered (citations[0]), or None
+    topic: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Feedback:
+    message_id: str
+    rating: str  # "up" | "down"
+    comment: str | None
+    created_at: float
+
+
+class ConversationStore(Protocol):
+    """Where turns and feedback live; every implementation behaves the same."""
+
+    def add_turn(self, turn: Turn) -> None: ...
+
+    def history(self, conversation_id: str, limit: int = 5) -> list[Turn]: ...
+
+    def turn(self, message_id: str) -> Turn | None: ...
+
+    def turns(self) -> Iterator[Turn]: ...
+
+    def add_feedback(self, feedback: Feedback) -> None: ...
+
+    def feedback(self) -> list[Feedback]: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(
+    data_dir: Path, redis_url: str = "", ttl_seconds: int = 7 * 86400
+) -> ConversationStore:
+    """The Redis store when ``redis_url`` is set, else SQLite in ``data_dir``."""
+    if redis_url:
+        return RedisStore(redis_url, ttl_seconds)
+    return SQLiteStore(data_dir / "dockfaq.sqlite3")
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS turns (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    conversation_id TEXT NOT NULL,
+    question TEXT NOT NULL,
+    language TEXT NOT NULL,
+    answered INTEGER NOT NULL,
+    confidence REAL NOT NULL,
+    entry_id TEXT,
+    topic TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation_id, seq);
+CREATE TABLE IF NOT EXISTS feedback (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    rating TEXT NOT NULL,
+    comment TEXT,
+    created_at REAL NOT NULL
+);
+"""
+_TURN_COLUMNS = (
+    "message_id, conversation_id, question, language, answered, confidence, entry_id, topic, "
+    "created_at"
+)
+
+
+class SQLiteStore:
+    """A file in the data directory, in WAL mode; every write is committed before it returns."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed turn or feedback survives a crash of the process or the machine.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the conversation database {path}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def add_turn(self, turn: Turn) -> None:
+        row = astuple_turn(turn)
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO turns ({_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+
+    def history(self, conversation_id: str, limit: int = 5) -> list[Turn]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_TURN_COLUMNS} FROM turns WHERE conversation_id = ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (conversation_id, limit),
+            ).fetchall()
+        return [_turn(row) for row in reversed(rows)]
+
+    def turn(self, message_id: str) -> Turn | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_TURN_COLUMNS} FROM turns WHERE message_id = ?", (message_id,)
+            ).fetchone()
+        return _turn(row) if row else None
+
+    def turns(self) -> Iterator[Turn]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_TURN_COLUMNS} FROM turns ORDER BY seq").fetchall()
+        return (_turn(row) for row in rows)
+
+    def add_feedback(self, feedback: Feedback) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO feedback (message_id, rating, comment, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (feedback.message_id, feedback.rating, feedback.comment, feedback.created_at),
+            )
+
+    def feedback(self) -> list[Feedback]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT message_id, rating, comment, created_at FROM feedback ORDER BY seq"
+            ).fetchall()
+        return [Feedback(*row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def astuple_turn(turn: Turn) -> tuple[Any, ...]:
+    return (
+        turn.message_id,
+        turn.conversation_id,
+        turn.question,
+        turn.language,
+        int(turn.answered),
+        turn.confidence,
+        turn.entry_id,
+        turn.topic,
+        turn.created_at,
+    )
+
+
+def _turn(row: tuple[Any, ...]) -> Turn:
+    values = list(row)
+    values[4] = bool(values[4])
+    return Turn(*values)
+
+
+class RedisStore:
+    """Shared by every server process: conversations expire after ``ttl_seconds`` idle."""
+
+    def __init__(self, url: str, ttl_seconds: int) -> None:
+        import redis
+
+        try:
+            self._redis = redis.Redis.from_url(url, decode_responses=True)
+            self._redis.ping()
+        except (redis.RedisError, ValueError) as exc:
+            raise ConfigError(f"cannot reach Redis at DOCKFAQ_REDIS_URL: {exc}") from exc
+        self._ttl = ttl_seconds
+
+    def add_turn(self, turn: Turn) -> None:
+        record = json.dumps(asdict(turn), ensure_ascii=False)
+        key = f"dockfaq:conversation:{turn.conversation_id}"
+        pipe = self._redis.pipeline()
+        pipe.rpush(key, record)
+        pipe.ltrim(key, -HISTORY_TURNS, -1)
+        pipe.expire(key, self._ttl)
+        pipe.set(f"dockfaq:message:{turn.message_id}", record, ex=self._ttl)
+        pipe.execute()
+
+    def history(self, conversation_id: str, limit: int = 5) -> list[Turn]:
+        records = self._redis.lrange(f"dockfaq:conversation:{conversation_id}", -limit, -1)
+        return [Turn(**json.loads(r)) for r in records]
+
+    def turn(self, message_id: str) -> Turn | None:
+        record = self._redis.get(f"dockfaq:message:{message_id}")
+        return Turn(**json.loads(record)) if record else None
+
+    def turns(self) -> Iterator[Turn]:
+        for key in self._redis.scan_iter("dockfaq:message:*"):
+            record = self._redis.get(key)
+            if record:
+                yield Turn(**json.loads(record))
+
+    def add_feedback(self, feedback: Feedback) -> None:
+        # Feedback has no expiry: curators read it long after the conversation is gone.
+        self._redis.rpush("dockfaq:feedback", json.dumps(asdict(feedback), ensure_ascii=False))
+
+    def feedback(self) -> list[Feedback]:
+        return [Feedback(**json.loads(r)) for r in self._redis.lrange("dockfaq:feedback", 0, -1)]
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,25 @@
+"""POST /feedback: thumbs up or down on an answer, kept for the curators."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from service.conversations import Feedback, now
+from service.web.schemas import FeedbackRequest, FeedbackResponse
+from service.web.state import StoreDep
+
+router = APIRouter(tags=["feedback"])
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackResponse,
+    status_code=201,
+    responses={404: {"description": "Unknown message_id"}},
+)
+def feedback(request: FeedbackRequest, store: StoreDep) -> FeedbackResponse:
+    """Rate the answer with `message_id` (from /chat) `up` or `down`, with an optional comment."""
+    if store.turn(request.message_id) is None:
+        raise HTTPException(404, f"unknown message_id {request.message_id!r}")
+    store.add_feedback(Feedback(request.message_id, request.rating, request.comment, now()))
+    return FeedbackResponse(status="recorded", message_id=request.message_id)

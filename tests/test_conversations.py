@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.conversations import (
+    ConversationStore,
+    Feedback,
+    RedisStore,
+    SQLiteStore,
+    Turn,
+    open_store,
+)
+from service.errors import ConfigError
+from tests.conftest import free_port
+
+
+def _turn(n: int, conversation: str = "c1") -> Turn:
+    return Turn(f"m{n}", conversation, f"question {n}", "en", n % 2 == 0, 0.5, "e", "t", float(n))
+
+
+def _exercise(store: ConversationStore) -> None:
+    for n in range(1, 8):
+        store.add_turn(_turn(n))
+    store.add_turn(_turn(99, conversation="c2"))
+    assert [t.message_id for t in store.history("c1", limit=3)] == ["m5", "m6", "m7"]
+    assert store.history("unknown") == []
+    assert store.turn("m2") == _turn(2)
+    assert store.turn("nope") is None
+    assert {t.message_id for t in store.turns()} >= {"m1", "m7", "m99"}
+    store.add_feedback(Feedback("m2", "down", "wrong entry", 1.0))
+    store.add_feedback(Feedback("m3", "up", None, 2.0))
+    assert [(f.message_id, f.rating, f.comment) for f in store.feedback()][-2:] == [
+        ("m2", "down", "wrong entry"),
+        ("m3", "up", None),
+    ]
+
+
+def test_sqlite_store(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    _exercise(store)
+    store.close()
+    again = SQLiteStore(tmp_path / "db.sqlite3")
+    assert len(again.history("c1", limit=100)) == 7 and len(again.feedback()) == 2
+    again.close()
+
+
+def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match="conversation database"):
+        SQLiteStore(blocker / "sub" / "db.sqlite3")
+
+
+def test_redis_store(redis_url: str) -> None:
+    store = open_store(Path("unused"), redis_url, ttl_seconds=60)
+    assert isinstance(store, RedisStore)
+    _exercise(store)
+    ttl = store._redis.ttl("dockfaq:conversation:c1")
+    assert 0 < ttl <= 60
+    store.close()
+
+
+def test_redis_unreachable_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="Redis"):
+        RedisStore(f"redis://127.0.0.1:{free_port()}/0", 60)
