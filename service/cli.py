@@ -170,3 +170,37 @@ def evaluate(
             if mode == "hybrid" and language != evaluation.ALL and topic != evaluation.ALL:
                 for miss in score.misses:
                     typer.echo(f"  [{language} {topic or 'off-topic'}] {miss}")
+
+
+@app.command()
+def suggest(
+    limit: Annotated[int, typer.Option(min=1, help="How many groups to show.")] = 20,
+) -> None:
+    """List what curators should look at: refused and low-confidence questions and thumbs-down
+    answers from DOCKFAQ_DATA_DIR (or Redis), grouped by similarity, most frequent first.
+
+    Example: dockfaq suggest --limit 10
+    """
+    from service import conversations, engine
+    from service import suggest as suggestions
+
+    settings = _settings()
+    try:
+        store = conversations.open_store(
+            settings.data_dir, settings.redis_url, settings.conversation_ttl
+        )
+        items = suggestions.candidates(store, settings.confidence_threshold)
+        store.close()
+        if not items:
+            typer.echo("nothing to review: no refused, low-confidence or thumbs-down questions")
+            return
+        groups = suggestions.group(items, engine.embedder(settings))
+    except DockfaqError as exc:
+        _fail(str(exc))
+        return
+    for n, g in enumerate(groups[:limit], start=1):
+        reasons = ", ".join(f"{count} {reason}" for reason, count in g.reasons.most_common())
+        answered = ", ".join(e for e, _ in g.entries.most_common(2)) or "-"
+        typer.echo(f"{n}. {g.size} question(s) ({reasons}); answered with: {answered}")
+        for question in list(dict.fromkeys(g.questions))[:3]:
+            typer.echo(f"     {question}")
