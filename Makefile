@@ -18,11 +18,17 @@ test: $(VENV)/.installed-dev system-deps
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-# Real services the tests start themselves: redis-server (shared conversations).
+# Real programs the tests start themselves (Debian packages): redis-server for shared
+# conversations; chromium + chromedriver (and CJK and emoji fonts for readable screenshots)
+# for the browser test.
+SYSTEM_PACKAGES := redis-server chromium chromium-driver fonts-wqy-zenhei fonts-noto-color-emoji
 system-deps:
-	@command -v redis-server >/dev/null || { \
-	  echo "installing redis-server (Debian package) for the tests"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for the tests:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 build: $(VENV)/.installed
 	$(BIN)/dockfaq build

@@ -169,6 +169,7 @@ def _citations(hits: list[Hit]) -> list[Citation]:
 def snippet(markdown: str, limit: int = SNIPPET_CHARS) -> str:
     """The start of an answer as plain text: code blocks and Markdown marks removed."""
     plain = re.sub(r"```.*?```", " ", markdown, flags=re.DOTALL)
+    plain = re.sub(r"^\s*\|.*$", " ", plain, flags=re.MULTILINE)  # tables
     plain = re.sub(r"[*_`#>]+", "", plain)
     plain = re.sub(r"^\s*[-+]\s+", "", plain, flags=re.MULTILINE)
     plain = " ".join(plain.split())

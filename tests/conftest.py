@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -160,3 +163,42 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+DOCKFAQ = str(Path(sys.executable).parent / "dockfaq")
+
+
+def server_env_for(tmp: Path, corpus_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DOCKFAQ_CORPUS_DIR": str(corpus_dir),
+        "DOCKFAQ_INDEX_DIR": str(tmp / "index"),
+        "DOCKFAQ_DATA_DIR": str(tmp / "data"),
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `dockfaq serve` and wait until /readyz says 200; returns the process and base URL."""
+    port = free_port()
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [DOCKFAQ, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    pytest.fail("server never became ready:\n" + log_path.read_text())
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=30)

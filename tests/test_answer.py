@@ -70,3 +70,9 @@ def test_self_contained_question_ignores_history(fake_retriever: Retriever) -> N
         fake_retriever, question, threshold=0.3, history=["docker save vs docker export"]
     )
     assert [c.id for c in later.citations] == [c.id for c in fresh.citations]
+
+
+def test_snippet_drops_tables() -> None:
+    assert (
+        snippet("Codes:\n\n| Code | Meaning |\n|---|---|\n| 0 | ok |\n\nAfter.") == "Codes: After."
+    )

@@ -2,70 +2,32 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import CORPUS, free_port
+from tests.conftest import CORPUS, DOCKFAQ, server_env_for, start_server, stop_server
 
 pytestmark = pytest.mark.slow
-DOCKFAQ = str(Path(sys.executable).parent / "dockfaq")
-
-
-def _env(tmp: Path, corpus_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DOCKFAQ_CORPUS_DIR": str(corpus_dir),
-        "DOCKFAQ_INDEX_DIR": str(tmp / "index"),
-        "DOCKFAQ_DATA_DIR": str(tmp / "data"),
-        "HF_HUB_OFFLINE": "1",
-    }
-
-
-def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `dockfaq serve` and wait until /readyz says 200; returns the process and base URL."""
-    port = free_port()
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [DOCKFAQ, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log_path.read_text()
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    pytest.fail("server never became ready:\n" + log_path.read_text())
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
-def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return _env(tmp_path_factory.mktemp("server"), CORPUS)
+def serverserver_env_for(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return server_env_for(tmp_path_factory.mktemp("server"), CORPUS)
 
 
 @pytest.fixture(scope="module")
 def server(server_env: dict[str, str]) -> Iterator[str]:
     """A server started with no index: it must build one, then become ready."""
-    process, base = _start(server_env, Path(server_env["DOCKFAQ_DATA_DIR"]).parent / "server.log")
+    process, base = start_server(
+        server_env, Path(server_env["DOCKFAQ_DATA_DIR"]).parent / "server.log"
+    )
     yield base
-    _stop(process)
+    stop_server(process)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +76,7 @@ def test_build_refuses_broken_corpus_and_keeps_index(tmp_path: Path) -> None:
     broken = corpus_dir / "base-image" / "scratch-base-image.md"
     broken.write_text(broken.read_text().replace("topic:", "topic: [", 1))
     result = subprocess.run(
-        [DOCKFAQ, "build"], env=_env(tmp_path, corpus_dir), capture_output=True, text=True
+        [DOCKFAQ, "build"], env=server_env_for(tmp_path, corpus_dir), capture_output=True, text=True
     )
     assert result.returncode != 0
     assert "scratch-base-image.md" in result.stderr
@@ -161,7 +123,7 @@ def test_feedback_survives_kill_9(server_env: dict[str, str], server: str) -> No
     import sqlite3
 
     env = {**server_env, "DOCKFAQ_DATA_DIR": server_env["DOCKFAQ_DATA_DIR"] + "-kill"}
-    process, base = _start(env, Path(env["DOCKFAQ_DATA_DIR"] + ".log"))
+    process, base = start_server(env, Path(env["DOCKFAQ_DATA_DIR"] + ".log"))
     try:
         asked = httpx.post(
             f"{base}/chat", json={"message": "docker save vs docker export"}, timeout=30
@@ -185,8 +147,8 @@ def test_two_servers_share_conversations_through_redis(
 ) -> None:
     env = {**server_env, "DOCKFAQ_REDIS_URL": redis_url}
     logs = Path(server_env["DOCKFAQ_DATA_DIR"]).parent
-    first, a = _start(env, logs / "a.log")
-    second, b = _start(env, logs / "b.log")
+    first, a = start_server(env, logs / "a.log")
+    second, b = start_server(env, logs / "b.log")
     try:
         started = httpx.post(
             f"{a}/chat", json={"message": "docker 怎么把镜像导出成文件"}, timeout=30
@@ -205,5 +167,5 @@ def test_two_servers_share_conversations_through_redis(
         )
         assert feedback.status_code == 201  # B knows a message that A answered
     finally:
-        _stop(first)
-        _stop(second)
+        stop_server(first)
+        stop_server(second)

@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from service import __version__, conversations, engine
 from service.errors import DockfaqError, IndexMismatch, IndexNotBuilt, NotReady
 from service.retrieval import Retriever
 from service.settings import Settings
-from service.web.routes import chat, feedback, health, openai, search
+from service.web.routes import chat, entries, feedback, health, openai, page, search
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         lifespan=_lifespan(state, retriever),
     )
     app.state.dockfaq = state
-    for router in (chat.router, search.router, openai.router, feedback.router, health.router):
-        app.include_router(router)
+    routers = (chat, search, entries, openai, feedback, health, page)
+    for module in routers:
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     app.add_exception_handler(DockfaqError, _domain_error)
     return app
 

@@ -101,3 +101,25 @@ class CompletionRequest(BaseModel):
     model: str = "dockfaq"
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
+
+
+class Bilingual(BaseModel):
+    en: str
+    zh: str
+
+
+class EntrySummary(BaseModel):
+    id: str
+    topic: str
+    title: Bilingual
+
+
+class EntryList(BaseModel):
+    entries: list[EntrySummary]
+    index_version: str
+
+
+class EntryDetail(EntrySummary):
+    url: str | None
+    questions: dict[Language, list[str]]
+    answer: Bilingual
