@@ -29,10 +29,35 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    api_keys: str = Field(default="", description="Comma-separated bearer keys; empty = open.")
+    admin_key: str = Field(default="", description="Bearer key for /admin; empty = disabled.")
+    rate_limit: str = Field(default="", description="Per key or IP, e.g. 60/minute.")
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    cors_origins: str = Field(default="", description="Comma-separated allow-list.")
     redis_url: str = Field(default="", description="Shared conversation store; empty = SQLite.")
     conversation_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds (Redis only).")
     confidence_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     fusion: Literal["weighted", "rrf"] = "weighted"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return _split(self.api_keys)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return _split(self.cors_origins)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _limit_notation(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse_many
+
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit such as '60/minute': {exc}") from exc
+        return value.strip()
 
     @field_validator("embedding_model")
     @classmethod
@@ -40,3 +65,7 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must name a sentence-transformers model or a path to one")
         return value.strip()
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]

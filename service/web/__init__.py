@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -15,7 +16,19 @@ from service import __version__, conversations, engine
 from service.errors import DockfaqError, IndexMismatch, IndexNotBuilt, NotReady
 from service.retrieval import Retriever
 from service.settings import Settings
-from service.web.routes import chat, entries, feedback, health, openai, page, search
+from service.web.middleware import BodyLimitMiddleware, RequestMiddleware
+from service.web.routes import (
+    admin,
+    chat,
+    entries,
+    feedback,
+    health,
+    metrics,
+    openai,
+    page,
+    search,
+)
+from service.web.security import ApiKeyDep
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -35,10 +48,20 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         lifespan=_lifespan(state, retriever),
     )
     app.state.dockfaq = state
-    routers = (chat, search, entries, openai, feedback, health, page)
-    for module in routers:
+    for module in (chat, search, openai):
+        app.include_router(module.router, dependencies=[ApiKeyDep])
+    for module in (entries, feedback, health, metrics, admin, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMiddleware, metrics=state.metrics)
     app.add_exception_handler(DockfaqError, _domain_error)
     return app
 
@@ -62,7 +85,7 @@ def _lifespan(state: AppState, retriever: Retriever | None):  # type: ignore[no-
 @asynccontextmanager
 async def _index(state: AppState, retriever: Retriever | None) -> AsyncIterator[None]:
     if retriever is not None:
-        state.retriever = retriever
+        state.set_retriever(retriever)
         yield
         return
     # Fail fast on an index built for other settings; the slow part runs in the background
@@ -75,8 +98,9 @@ async def _index(state: AppState, retriever: Retriever | None) -> AsyncIterator[
 
 def _load(state: AppState) -> None:
     try:
-        state.retriever = engine.open_retriever(state.settings)
-        log.info("index %s loaded", state.retriever.version)
+        retriever = engine.open_retriever(state.settings)
+        state.set_retriever(retriever)
+        log.info("index %s loaded", retriever.version)
     except DockfaqError as exc:
         state.load_error = str(exc)
         log.error("cannot load the index: %s", exc)

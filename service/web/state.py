@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -10,6 +10,7 @@ from service.conversations import ConversationStore
 from service.errors import NotReady
 from service.retrieval import Retriever
 from service.settings import Settings
+from service.web.middleware import Metrics
 
 
 class AppState:
@@ -20,6 +21,22 @@ class AppState:
         self.retriever: Retriever | None = None
         self.load_error: str | None = None
         self.store: ConversationStore | None = None
+        self.metrics = Metrics()
+        self.limiter: tuple[Any, list[Any]] | None = None  # (limits strategy, parsed limits)
+        if settings.rate_limit:
+            from limits import parse_many
+            from limits.storage import storage_from_string
+            from limits.strategies import MovingWindowRateLimiter
+
+            # With Redis configured, every replica counts against the same limit.
+            storage = storage_from_string(settings.redis_url or "memory://")
+            self.limiter = (MovingWindowRateLimiter(storage), parse_many(settings.rate_limit))
+
+    def set_retriever(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+        self.metrics.index.clear()
+        self.metrics.index.labels(retriever.version).set(1)
+        self.metrics.entries.set(len(retriever.entry_ids))
 
 
 def get_state(request: Request) -> AppState:

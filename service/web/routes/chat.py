@@ -16,27 +16,36 @@ from service.answer import answer
 from service.conversations import ConversationStore, Turn, now
 from service.retrieval import Retriever
 from service.settings import Settings
+from service.web.middleware import Metrics
 from service.web.schemas import ChatRequest, ChatResponse
-from service.web.state import RetrieverDep, SettingsDep, StoreDep
+from service.web.state import RetrieverDep, SettingsDep, StateDep, StoreDep
 
 router = APIRouter(tags=["chat"])
 
 
 @router.post("/chat", response_model=ChatResponse)
 def chat(
-    request: ChatRequest, retriever: RetrieverDep, settings: SettingsDep, store: StoreDep
+    request: ChatRequest,
+    retriever: RetrieverDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    state: StateDep,
 ) -> ChatResponse:
     """Answer a question from the corpus, with citations; `answered` is false when it cannot.
     Pass the returned `conversation_id` back to ask follow-up questions."""
-    return respond(request, retriever, settings, store)
+    return respond(request, retriever, settings, store, state.metrics)
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse)
 async def chat_stream(
-    request: ChatRequest, retriever: RetrieverDep, settings: SettingsDep, store: StoreDep
+    request: ChatRequest,
+    retriever: RetrieverDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    state: StateDep,
 ) -> EventSourceResponse:
     """The same as /chat, as Server-Sent Events: `meta`, then `delta` chunks, then `done`."""
-    response = await run_in_threadpool(respond, request, retriever, settings, store)
+    response = await run_in_threadpool(respond, request, retriever, settings, store, state.metrics)
     return EventSourceResponse(_events(response))
 
 
@@ -55,7 +64,11 @@ def chunks(markdown: str) -> list[str]:
 
 
 def respond(
-    request: ChatRequest, retriever: Retriever, settings: Settings, store: ConversationStore
+    request: ChatRequest,
+    retriever: Retriever,
+    settings: Settings,
+    store: ConversationStore,
+    metrics: Metrics,
 ) -> ChatResponse:
     """Answer with the conversation's earlier questions as context, and remember the turn."""
     conversation_id = request.conversation_id or uuid.uuid4().hex
@@ -72,6 +85,7 @@ def respond(
         history=history,
     )
     message_id = uuid.uuid4().hex
+    metrics.answers.labels("answered" if result.answered else "refused").inc()
     first = result.citations[0] if result.citations else None
     store.add_turn(
         Turn(

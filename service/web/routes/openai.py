@@ -17,7 +17,7 @@ from service.answer import Answer, answer
 from service.conversations import Turn, now
 from service.web.routes.chat import chunks
 from service.web.schemas import MAX_MESSAGE_CHARS, CompletionRequest
-from service.web.state import RetrieverDep, SettingsDep, StoreDep
+from service.web.state import RetrieverDep, SettingsDep, StateDep, StoreDep
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 MODEL = "dockfaq"
@@ -35,7 +35,11 @@ def _model() -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def completions(
-    request: CompletionRequest, retriever: RetrieverDep, settings: SettingsDep, store: StoreDep
+    request: CompletionRequest,
+    retriever: RetrieverDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    state: StateDep,
 ) -> dict[str, Any] | EventSourceResponse:
     """The last user message is the question; earlier user messages are the conversation.
     The extra top-level field `citations` carries the sources (on the last chunk when streaming)."""
@@ -52,6 +56,7 @@ async def completions(
         history=questions[:-1],
     )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    state.metrics.answers.labels("answered" if result.answered else "refused").inc()
     first = result.citations[0] if result.citations else None
     turn = Turn(
         completion_id,

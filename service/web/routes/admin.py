@@ -1,0 +1,44 @@
+"""POST /admin/reload: rebuild the index from the corpus and swap it in, with no failed requests."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import APIRouter, HTTPException
+from starlette.concurrency import run_in_threadpool
+
+from service import store
+from service.errors import CorpusError
+from service.retrieval import Retriever
+from service.web.security import AdminDep
+from service.web.state import AppState, RetrieverDep, StateDep
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+_reloading = threading.Lock()
+
+
+@router.post("/reload")
+async def reload(state: StateDep, current: RetrieverDep) -> dict[str, str]:
+    """Rebuild the index from DOCKFAQ_CORPUS_DIR while the old one keeps serving, then swap.
+    A broken corpus is refused (422) and the old index stays."""
+    if not _reloading.acquire(blocking=False):
+        raise HTTPException(409, "a reload is already running")
+    try:
+        fresh = await run_in_threadpool(rebuild, state, current)
+    except CorpusError as exc:
+        raise HTTPException(422, f"reload refused, the old index keeps serving: {exc}") from exc
+    finally:
+        _reloading.release()
+    return {"index_version": fresh.version, "previous": current.version}
+
+
+def rebuild(state: AppState, current: Retriever) -> Retriever:
+    """Build and load a new index with the already loaded model; requests in flight keep the
+    Retriever they started with, new ones get the new one (one attribute assignment)."""
+    settings = state.settings
+    store.build_from_corpus(settings.corpus_dir, settings.index_dir, current.embedder)
+    fresh = Retriever(
+        store.load(settings.index_dir, current.embedder), current.embedder, settings.fusion
+    )
+    state.set_retriever(fresh)
+    return fresh

@@ -1,0 +1,79 @@
+"""API keys, the admin key and rate limits, as FastAPI dependencies."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.web.state import SettingsDep, get_state
+
+_bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _matches(given: str, keys: list[str]) -> bool:
+    # Constant-time comparison: a timing side channel must not reveal a key.
+    return any(hmac.compare_digest(given.encode(), key.encode()) for key in keys)
+
+
+def require_api_key(request: Request, settings: SettingsDep, credentials: BearerDep) -> str:
+    """The caller's identity for rate limiting: its key when keys are configured, else its IP."""
+    keys = settings.api_key_list
+    if keys:
+        given = credentials.credentials if credentials else ""
+        if not given or not (_matches(given, keys) or _is_admin(given, settings.admin_key)):
+            raise HTTPException(
+                401,
+                "a valid API key is required (Authorization: Bearer <key>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        identity = f"key:{given}"
+    else:
+        identity = f"ip:{request.client.host if request.client else 'unknown'}"
+    _rate_limit(request, identity)
+    return identity
+
+
+def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
+    """Admin routes exist only when DOCKFAQ_ADMIN_KEY is set; API keys get 403 there."""
+    if not settings.admin_key:
+        raise HTTPException(404, "Not Found")
+    given = credentials.credentials if credentials else ""
+    if not given:
+        raise HTTPException(
+            401,
+            "the admin key is required (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not _is_admin(given, settings.admin_key):
+        if _matches(given, settings.api_key_list):
+            raise HTTPException(403, "this API key may not use the admin routes")
+        raise HTTPException(401, "invalid admin key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _is_admin(given: str, admin_key: str) -> bool:
+    return bool(admin_key) and hmac.compare_digest(given.encode(), admin_key.encode())
+
+
+def _rate_limit(request: Request, identity: str) -> None:
+    limiter = get_state(request).limiter
+    if limiter is None:
+        return
+    strategy, limits = limiter
+    for limit in limits:
+        if not strategy.hit(limit, identity):
+            reset, _ = strategy.get_window_stats(limit, identity)
+            retry = max(1, int(reset - time.time() + 0.999))
+            raise HTTPException(
+                429,
+                f"rate limit exceeded ({limit}); retry in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+
+
+ApiKeyDep = Depends(require_api_key)
+AdminDep = Depends(require_admin)

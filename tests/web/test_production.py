@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from service import store
+from service.retrieval import Retriever
+from service.settings import Settings
+from service.web import create_app
+from tests.conftest import CORPUS, FakeEmbedder
+
+
+def _client(settings: Settings, retriever: Retriever, **changes: object) -> TestClient:
+    return TestClient(create_app(settings.model_copy(update=changes), retriever=retriever))
+
+
+def test_api_keys(settings: Settings, fake_retriever: Retriever) -> None:
+    with _client(settings, fake_retriever, api_keys="alpha, beta", admin_key="root") as client:
+        ask = {"message": "docker save vs docker export"}
+        missing = client.post("/chat", json=ask)
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        assert "API key" in missing.json()["detail"]
+        wrong = client.post("/chat", json=ask, headers={"Authorization": "Bearer gamma"})
+        assert wrong.status_code == 401
+        assert (
+            client.post("/chat", json=ask, headers={"Authorization": "Bearer beta"}).status_code
+            == 200
+        )
+        assert client.get("/search", params={"q": "docker"}).status_code == 401
+        assert client.get("/v1/models").status_code == 401
+        assert (
+            client.get("/v1/models", headers={"Authorization": "Bearer alpha"}).status_code == 200
+        )
+        assert client.get("/healthz").status_code == 200  # probes stay open
+        # The admin scope: an API key is not enough.
+        forbidden = client.post("/admin/reload", headers={"Authorization": "Bearer alpha"})
+        assert forbidden.status_code == 403
+        assert client.post("/admin/reload").status_code == 401
+
+
+def test_admin_routes_absent_without_admin_key(client: TestClient) -> None:
+    assert client.post("/admin/reload", headers={"Authorization": "Bearer x"}).status_code == 404
+
+
+def test_rate_limit(settings: Settings, fake_retriever: Retriever) -> None:
+    with _client(settings, fake_retriever, rate_limit="3/minute") as client:
+        codes = [client.get("/search", params={"q": "docker"}).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        limited = client.get("/search", params={"q": "docker"})
+        assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+def test_bad_rate_limit_setting() -> None:
+    with pytest.raises(ValueError, match="rate limit"):
+        Settings(rate_limit="lots")
+
+
+def test_body_limit(client: TestClient) -> None:
+    huge = json.dumps({"message": "x" * (10 * 1024 * 1024)})
+    response = client.post("/chat", content=huge, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "65536" in response.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no content-length: the limit counts streamed bytes
+        yield b'{"message": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    streamed = client.post("/chat", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert client.post("/chat", json={"message": "docker save"}).status_code == 200
+
+
+def test_cors_is_closed_by_default_and_follows_the_allow_list(
+    settings: Settings, fake_retriever: Retriever, client: TestClient
+) -> None:
+    origin = {"Origin": "https://chat.example.com"}
+    assert "access-control-allow-origin" not in client.get("/healthz", headers=origin).headers
+    with _client(settings, fake_retriever, cors_origins="https://chat.example.com") as allowed:
+        response = allowed.get("/healthz", headers=origin)
+        assert response.headers["access-control-allow-origin"] == "https://chat.example.com"
+        other = allowed.get("/healthz", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_request_id_and_metrics(client: TestClient) -> None:
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id\n"})
+    assert made.headers["x-request-id"] != "bad id\n" and len(made.headers["x-request-id"]) == 32
+    client.post("/chat", json={"message": "docker save vs docker export"})
+    client.post("/chat", json={"message": "2024年东南亚BCD功率集成电路市场"})
+    text = client.get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    requests = families["dockfaq_http_requests"].samples
+    assert any(s.labels == {"route": "/chat", "method": "POST", "status": "200"} for s in requests)
+    outcomes = {
+        s.labels["outcome"]: s.value
+        for s in families["dockfaq_answers"].samples
+        if s.name.endswith("_total")
+    }
+    assert outcomes["answered"] >= 1 and outcomes["refused"] >= 1
+    assert families["dockfaq_index_entries"].samples[0].value >= 100
+    assert "dockfaq_http_request_seconds" in families
+
+
+def test_reload_swaps_the_index_and_refuses_a_broken_corpus(
+    tmp_path: Path, fake_index_dir: Path
+) -> None:
+    corpus_dir, index_dir = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(CORPUS, corpus_dir)
+    shutil.copytree(fake_index_dir, index_dir)
+    embedder = FakeEmbedder()
+    retriever = Retriever(store.load(index_dir, embedder), embedder)
+    settings = Settings(
+        corpus_dir=corpus_dir,
+        index_dir=index_dir,
+        data_dir=tmp_path / "data",
+        embedding_model="fake-hash",
+        admin_key="root",
+    )
+    admin = {"Authorization": "Bearer root"}
+    with TestClient(create_app(settings, retriever=retriever)) as client:
+        before = client.get("/readyz").json()["index_version"]
+        entry = corpus_dir / "non-root" / "user-flag.md"
+        entry.write_text(entry.read_text().replace("## en\n", "## en\nReloaded.\n", 1))
+        reloaded = client.post("/admin/reload", headers=admin)
+        assert reloaded.status_code == 200, reloaded.text
+        after = reloaded.json()["index_version"]
+        assert after != before and reloaded.json()["previous"] == before
+        assert client.get("/readyz").json()["index_version"] == after
+        assert client.get("/entries/user-flag").json()["answer"]["en"].startswith("Reloaded.")
+        entry.write_text("---\nid: [broken\n---\n")
+        refused = client.post("/admin/reload", headers=admin)
+        assert refused.status_code == 422 and "user-flag.md" in refused.json()["detail"]
+        assert client.get("/readyz").json()["index_version"] == after  # the old one still serves
+        assert client.post("/chat", json={"message": "docker save"}).status_code == 200
