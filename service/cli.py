@@ -84,13 +84,22 @@ def serve(
     import uvicorn
 
     from service.web import create_app
+    from service.web.middleware import configure_logging
 
     settings = _settings()
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v}
     )
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        configure_logging()
+        # log_config=None keeps the JSON logging; dockfaq writes its own access log.
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
     except DockfaqError as exc:
         _fail(str(exc))
 

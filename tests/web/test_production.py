@@ -141,3 +141,23 @@ def test_reload_swaps_the_index_and_refuses_a_broken_corpus(
         assert refused.status_code == 422 and "user-flag.md" in refused.json()["detail"]
         assert client.get("/readyz").json()["index_version"] == after  # the old one still serves
         assert client.post("/chat", json={"message": "docker save"}).status_code == 200
+
+
+def test_access_log_is_json_without_secrets(
+    settings: Settings, fake_retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from service.web.middleware import JsonFormatter
+
+    caplog.set_level(logging.INFO, logger="dockfaq.access")
+    with _client(settings, fake_retriever, api_keys="s3cret-key") as client:
+        client.post(
+            "/chat",
+            json={"message": "my private question"},
+            headers={"Authorization": "Bearer s3cret-key", "X-Request-ID": "req-1"},
+        )
+    [record] = [r for r in caplog.records if r.name == "dockfaq.access"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "req-1" and line["route"] == "/chat" and line["status"] == 200
+    assert "s3cret-key" not in caplog.text and "my private question" not in caplog.text
