@@ -19,9 +19,9 @@ test: $(VENV)/.installed-dev system-deps $(COMPOSE_SCHEMA)
 	$(BIN)/python -m pytest
 
 # Real programs the tests start themselves (Debian packages): redis-server for shared
-# conversations; chromium + chromedriver (and CJK and emoji fonts for readable screenshots)
+# conversations, nginx for the scale-out test; chromium + chromedriver (and CJK and emoji fonts for readable screenshots)
 # for the browser test.
-SYSTEM_PACKAGES := redis-server chromium chromium-driver fonts-wqy-zenhei fonts-noto-color-emoji
+SYSTEM_PACKAGES := redis-server nginx chromium chromium-driver fonts-wqy-zenhei fonts-noto-color-emoji
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
