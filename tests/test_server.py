@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def serverserver_env_for(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return server_env_for(tmp_path_factory.mktemp("server"), CORPUS)
 
 
