@@ -104,18 +104,21 @@ def test_openai_client_against_the_server(server: str) -> None:
     assert chunks[-1].model_extra["citations"][0]["topic"] == "non-root"
 
 
+def converse(first: str, then: str, question: str, follow_up: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    """Ask ``question`` on server ``first``, then ``follow_up`` in the same conversation on
+    ``then``; returns both /chat bodies."""
+    started = httpx.post(f"{first}/chat", json={"message": question}, timeout=30).json()
+    body = {"message": follow_up, "conversation_id": started["conversation_id"]}
+    return started, httpx.post(f"{then}/chat", json=body, timeout=30).json()
+
+
 def test_follow_up_uses_the_conversation(server: str) -> None:
-    first = httpx.post(
-        f"{server}/chat", json={"message": "How do I save an image to a tar file?"}, timeout=30
-    ).json()
-    follow = httpx.post(
-        f"{server}/chat",
-        json={
-            "message": "and how do I load it on the other machine?",
-            "conversation_id": first["conversation_id"],
-        },
-        timeout=30,
-    ).json()
+    _, follow = converse(
+        server,
+        server,
+        "How do I save an image to a tar file?",
+        "and how do I load it on the other machine?",
+    )
     assert follow["answered"] and follow["citations"][0]["topic"] == "save-load-export-import"
 
 
@@ -150,17 +153,9 @@ def test_two_servers_share_conversations_through_redis(
     first, a = start_server(env, logs / "a.log")
     second, b = start_server(env, logs / "b.log")
     try:
-        started = httpx.post(
-            f"{a}/chat", json={"message": "docker 怎么把镜像导出成文件"}, timeout=30
-        ).json()
-        follow = httpx.post(
-            f"{b}/chat",
-            json={
-                "message": "那怎么在另一台机器上导入？",
-                "conversation_id": started["conversation_id"],
-            },
-            timeout=30,
-        ).json()
+        started, follow = converse(
+            a, b, "docker 怎么把镜像导出成文件", "那怎么在另一台机器上导入？"
+        )
         assert follow["citations"][0]["topic"] == "save-load-export-import"
         feedback = httpx.post(
             f"{b}/feedback", json={"message_id": started["message_id"], "rating": "up"}, timeout=30

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -28,11 +29,17 @@ from service.web.routes import (
     page,
     search,
 )
-from service.web.security import ApiKeyDep
+from service.web.security import ApiKeyDep, RateLimitDep
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
 
+# Errors any route may answer, documented in the OpenAPI schema.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request body"},
+    413: {"description": "Request body over DOCKFAQ_MAX_BODY_BYTES"},
+    503: {"description": "The index is still loading"},
+}
 # Domain errors -> HTTP statuses, in one place.
 STATUS = {NotReady: 503, IndexNotBuilt: 503, IndexMismatch: 503}
 
@@ -48,10 +55,25 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         lifespan=_lifespan(state, retriever),
     )
     app.state.dockfaq = state
+    guards = [ApiKeyDep, RateLimitDep] if settings.api_key_list else [RateLimitDep]
+    guarded = {**ERRORS, 429: {"description": "Rate limit exceeded (see Retry-After)"}}
+    if settings.api_key_list:
+        guarded[401] = {"description": "Missing or invalid API key"}
     for module in (chat, search, openai):
-        app.include_router(module.router, dependencies=[ApiKeyDep])
-    for module in (entries, feedback, health, metrics, admin, page):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=guards, responses=guarded)
+    for module in (entries, feedback, health, metrics, page):
+        app.include_router(module.router, responses=ERRORS)
+    if settings.admin_key:  # without an admin key the admin routes do not exist (404)
+        app.include_router(
+            admin.router,
+            responses={
+                **ERRORS,
+                401: {"description": "Missing or invalid admin key"},
+                403: {"description": "An API key may not use the admin routes"},
+                409: {"description": "A reload is already running"},
+                422: {"description": "The corpus is broken; the old index keeps serving"},
+            },
+        )
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     if settings.cors_origin_list:
         app.add_middleware(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from service.corpus import TOPICS
 
@@ -13,19 +13,17 @@ Topic = Literal[TOPICS]  # type: ignore[valid-type]
 MAX_MESSAGE_CHARS = 2000
 
 
+# At least one character that is not a space, tab or line break (JSON Schema and pydantic read
+# this class the same way, unlike \s).
+NOT_BLANK = r"[^ \t\n\r]"
+
+
 class ChatRequest(BaseModel):
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=NOT_BLANK)
     conversation_id: str | None = Field(default=None, min_length=1, max_length=128)
-    top_k: int = Field(default=3, ge=1, le=10)
+    top_k: int = Field(default=3, ge=1, le=10, strict=True)  # true is not 1
     topic: Topic | None = None
     language: Language | None = None
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("message must contain text, not only whitespace")
-        return value
 
 
 class Citation(BaseModel):
@@ -100,7 +98,7 @@ class CompletionRequest(BaseModel):
 
     model: str = "dockfaq"
     messages: list[OpenAIMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: bool = Field(default=False, strict=True)
 
 
 class Bilingual(BaseModel):

@@ -20,28 +20,31 @@ def _matches(given: str, keys: list[str]) -> bool:
     return any(hmac.compare_digest(given.encode(), key.encode()) for key in keys)
 
 
-def require_api_key(request: Request, settings: SettingsDep, credentials: BearerDep) -> str:
-    """The caller's identity for rate limiting: its key when keys are configured, else its IP."""
-    keys = settings.api_key_list
-    if keys:
-        given = credentials.credentials if credentials else ""
-        if not given or not (_matches(given, keys) or _is_admin(given, settings.admin_key)):
-            raise HTTPException(
-                401,
-                "a valid API key is required (Authorization: Bearer <key>)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        identity = f"key:{given}"
+def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None:
+    """Only mounted when DOCKFAQ_API_KEYS is set, so the OpenAPI schema says what is true."""
+    given = credentials.credentials if credentials else ""
+    if not given or not (
+        _matches(given, settings.api_key_list) or _is_admin(given, settings.admin_key)
+    ):
+        raise HTTPException(
+            401,
+            "a valid API key is required (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def rate_limit(request: Request, settings: SettingsDep) -> None:
+    """Counts the caller against DOCKFAQ_RATE_LIMIT: by API key when keys are set, else by IP."""
+    header = request.headers.get("authorization", "")
+    if settings.api_key_list and header.lower().startswith("bearer "):
+        identity = "key:" + header[7:].strip()
     else:
         identity = f"ip:{request.client.host if request.client else 'unknown'}"
     _rate_limit(request, identity)
-    return identity
 
 
 def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
-    """Admin routes exist only when DOCKFAQ_ADMIN_KEY is set; API keys get 403 there."""
-    if not settings.admin_key:
-        raise HTTPException(404, "Not Found")
+    """The admin key, or 403 for an API key (admin routes are mounted only with an admin key)."""
     given = credentials.credentials if credentials else ""
     if not given:
         raise HTTPException(
@@ -76,4 +79,5 @@ def _rate_limit(request: Request, identity: str) -> None:
 
 
 ApiKeyDep = Depends(require_api_key)
+RateLimitDep = Depends(rate_limit)
 AdminDep = Depends(require_admin)

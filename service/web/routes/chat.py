@@ -36,7 +36,11 @@ def chat(
     return respond(request, retriever, settings, store, state.metrics)
 
 
-@router.post("/chat/stream", response_class=EventSourceResponse)
+@router.post(
+    "/chat/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def chat_stream(
     request: ChatRequest,
     retriever: RetrieverDep,

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
@@ -33,7 +34,11 @@ def _model() -> dict[str, Any]:
     return {"id": MODEL, "object": "model", "created": 0, "owned_by": "dockfaq"}
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}},
+)
 async def completions(
     request: CompletionRequest,
     retriever: RetrieverDep,
@@ -45,9 +50,9 @@ async def completions(
     The extra top-level field `citations` carries the sources (on the last chunk when streaming)."""
     questions = [m.text() for m in request.messages if m.role == "user" and m.text().strip()]
     if not questions:
-        raise HTTPException(422, "messages must contain a user message with text")
+        raise _invalid("messages must contain a user message with text")
     if len(questions[-1]) > MAX_MESSAGE_CHARS:
-        raise HTTPException(422, f"the last user message is over {MAX_MESSAGE_CHARS} characters")
+        raise _invalid(f"the last user message is over {MAX_MESSAGE_CHARS} characters")
     result: Answer = await run_in_threadpool(
         answer,
         retriever,
@@ -111,6 +116,13 @@ async def _stream(
         yield chunk({"content": piece})
     yield chunk({}, "stop", citations=citations)
     yield ServerSentEvent(data="[DONE]")
+
+
+def _invalid(message: str) -> RequestValidationError:
+    """A 422 in the same shape as FastAPI's own validation errors."""
+    return RequestValidationError(
+        [{"loc": ("body", "messages"), "msg": message, "type": "value_error", "input": None}]
+    )
 
 
 def _usage(question: str, text: str) -> dict[str, int]:

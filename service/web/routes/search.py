@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BeforeValidator
 
 from service import text
 from service.answer import snippet
-from service.web.schemas import MAX_MESSAGE_CHARS, Language, SearchResponse, SearchResult, Topic
+from service.corpus import TOPICS
+from service.web.schemas import MAX_MESSAGE_CHARS, SearchResponse, SearchResult
 from service.web.state import RetrieverDep
 
 router = APIRouter(tags=["search"])
 
-# `topic=&language=` (empty, as HTML forms send them) means "no filter".
-_EmptyIsNone = BeforeValidator(lambda value: value or None)
+# `topic=&language=` (empty, as HTML forms send them) means "no filter"; the schema says so.
+TopicFilter = Literal[(*TOPICS, "")]  # type: ignore[valid-type]
+LanguageFilter = Literal["en", "zh", ""]
 
 
 @router.get("/search", response_model=SearchResponse)
@@ -23,12 +24,14 @@ def search(
     retriever: RetrieverDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_MESSAGE_CHARS)],
     k: Annotated[int, Query(ge=1, le=20)] = 5,
-    topic: Annotated[Topic | None, _EmptyIsNone, Query()] = None,
-    language: Annotated[Language | None, _EmptyIsNone, Query()] = None,
+    topic: Annotated[TopicFilter | None, Query()] = None,
+    language: Annotated[LanguageFilter | None, Query()] = None,
 ) -> SearchResponse:
     """The entries that best match `q`, best first; `language` picks the passages' language."""
     language = language or text.detect_language(q)  # type: ignore[assignment]
-    hits = [h for h in retriever.search(q, k=k, topic=topic, language=language) if h.score > 0]
+    hits = [
+        h for h in retriever.search(q, k=k, topic=topic or None, language=language) if h.score > 0
+    ]
     return SearchResponse(
         query=q,
         results=[
