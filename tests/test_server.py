@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +165,31 @@ def test_two_servers_share_conversations_through_redis(
     finally:
         stop_server(first)
         stop_server(second)
+
+
+def test_sighup_reloads_the_index(tmp_path: Path, real_index_dir: Path) -> None:
+    import signal
+
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus_dir)
+    env = server_env_for(tmp_path, corpus_dir)
+    shutil.copytree(real_index_dir, env["DOCKFAQ_INDEX_DIR"])
+    process, base = start_server(env, tmp_path / "server.log")
+    try:
+        before = httpx.get(f"{base}/readyz", timeout=5).json()["index_version"]
+        entry = corpus_dir / "non-root" / "user-flag.md"
+        entry.write_text(entry.read_text().replace("## en\n", "## en\nReloaded by SIGHUP.\n", 1))
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            ready = httpx.get(f"{base}/readyz", timeout=5)
+            assert ready.status_code == 200  # the old index serves during the rebuild
+            if ready.json()["index_version"] != before:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("SIGHUP did not reload:\n" + (tmp_path / "server.log").read_text())
+        answer = httpx.get(f"{base}/entries/user-flag", timeout=5).json()["answer"]["en"]
+        assert answer.startswith("Reloaded by SIGHUP.")
+    finally:
+        stop_server(process)

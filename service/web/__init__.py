@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -114,8 +115,20 @@ async def _index(state: AppState, retriever: Retriever | None) -> AsyncIterator[
     # so /healthz answers and /readyz says 503 while the model and index load.
     engine.check_index(state.settings)
     task = asyncio.create_task(asyncio.to_thread(_load, state))
+    _reload_on_sighup(state)
     yield
     task.cancel()
+
+
+def _reload_on_sighup(state: AppState) -> None:
+    """`kill -HUP <pid>` rebuilds from the corpus and swaps the index, like POST /admin/reload."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: loop.run_in_executor(None, admin.reload_on_signal, state)
+        )
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+        log.debug("no SIGHUP handler in this thread")
 
 
 def _load(state: AppState) -> None:

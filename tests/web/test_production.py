@@ -161,3 +161,41 @@ def test_access_log_is_json_without_secrets(
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "req-1" and line["route"] == "/chat" and line["status"] == 200
     assert "s3cret-key" not in caplog.text and "my private question" not in caplog.text
+
+
+def test_reload_under_load_fails_no_request(tmp_path: Path, fake_index_dir: Path) -> None:
+    import threading
+
+    corpus_dir, index_dir = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(CORPUS, corpus_dir)
+    shutil.copytree(fake_index_dir, index_dir)
+    embedder = FakeEmbedder()
+    retriever = Retriever(store.load(index_dir, embedder), embedder)
+    settings = Settings(
+        corpus_dir=corpus_dir,
+        index_dir=index_dir,
+        data_dir=tmp_path / "data",
+        embedding_model="fake-hash",
+        admin_key="root",
+    )
+    codes: list[int] = []
+    stop = threading.Event()
+    with TestClient(create_app(settings, retriever=retriever)) as client:
+
+        def load() -> None:
+            while not stop.is_set() and len(codes) < 5000:  # bounded
+                codes.append(
+                    client.post("/chat", json={"message": "docker save vs export"}).status_code
+                )
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        entry = corpus_dir / "base-image" / "dockerignore.md"
+        entry.write_text(entry.read_text().replace("## en\n", "## en\nChanged.\n", 1))
+        reloaded = client.post("/admin/reload", headers={"Authorization": "Bearer root"})
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert reloaded.status_code == 200 and reloaded.json()["index_version"] != retriever.version
+    assert codes and set(codes) == {200}, f"{len(codes)} requests, codes {set(codes)}"

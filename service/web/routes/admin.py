@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from fastapi import APIRouter, HTTPException
@@ -15,6 +16,7 @@ from service.web.state import AppState, RetrieverDep, StateDep
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 _reloading = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 @router.post("/reload")
@@ -30,6 +32,21 @@ async def reload(state: StateDep, current: RetrieverDep) -> dict[str, str]:
     finally:
         _reloading.release()
     return {"index_version": fresh.version, "previous": current.version}
+
+
+def reload_on_signal(state: AppState) -> None:
+    """SIGHUP: the same reload as POST /admin/reload, logged instead of answered."""
+    current = state.retriever
+    if current is None or not _reloading.acquire(blocking=False):
+        log.warning("SIGHUP ignored: the index is still loading or a reload is running")
+        return
+    try:
+        fresh = rebuild(state, current)
+        log.info("SIGHUP reload: index %s replaced %s", fresh.version, current.version)
+    except CorpusError as exc:
+        log.error("SIGHUP reload refused, the old index keeps serving: %s", exc)
+    finally:
+        _reloading.release()
 
 
 def rebuild(state: AppState, current: Retriever) -> Retriever:
