@@ -83,6 +83,7 @@ def serve(
     """
     import uvicorn
 
+    from service import conversations
     from service.web import create_app
     from service.web.middleware import configure_logging
 
@@ -91,6 +92,11 @@ def serve(
         update={k: v for k, v in {"host": host, "port": port}.items() if v}
     )
     try:
+        # A data directory that cannot be written (read-only, full, not a directory) or an
+        # unreachable Redis stops here with one clear line, not a traceback or a crash loop.
+        conversations.open_store(
+            settings.data_dir, settings.redis_url, settings.conversation_ttl
+        ).close()
         configure_logging()
         # log_config=None keeps the JSON logging; dockfaq writes its own access log.
         uvicorn.run(

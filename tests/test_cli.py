@@ -85,3 +85,10 @@ def test_bad_setting_is_a_clear_error(env: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DOCKFAQ_CONFIDENCE_THRESHOLD", "2")
     result = runner.invoke(app, ["search", "docker"])
     assert result.exit_code == 1 and "confidence_threshold" in result.output
+
+
+def test_serve_refuses_an_unusable_data_dir(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (env / "not-a-dir").write_text("a file where the data directory should be")
+    monkeypatch.setenv("DOCKFAQ_DATA_DIR", str(env / "not-a-dir" / "data"))
+    result = runner.invoke(app, ["serve", "--port", "8999"])
+    assert result.exit_code == 1 and "conversation database" in result.output
