@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,10 +88,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     created_at REAL NOT NULL
 );
 """
-_TURN_COLUMNS = (
-    "message_id, conversation_id, question, language, answered, confidence, entry_id, topic, "
-    "created_at"
-)
+_TURN_COLUMNS = ", ".join(f.name for f in fields(Turn))
 
 
 class SQLiteStore:
@@ -110,7 +107,7 @@ class SQLiteStore:
         self._lock = threading.Lock()
 
     def add_turn(self, turn: Turn) -> None:
-        row = astuple_turn(turn)
+        row = astuple(turn)
         with self._lock:
             self._db.execute(
                 f"INSERT INTO turns ({_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
@@ -155,20 +152,6 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def astuple_turn(turn: Turn) -> tuple[Any, ...]:
-    return (
-        turn.message_id,
-        turn.conversation_id,
-        turn.question,
-        turn.language,
-        int(turn.answered),
-        turn.confidence,
-        turn.entry_id,
-        turn.topic,
-        turn.created_at,
-    )
 
 
 def _turn(row: tuple[Any, ...]) -> Turn:

@@ -94,20 +94,20 @@ class Retriever:
         return self.index.version
 
     def prepare(self, question: str, language: str | None = None) -> Query:
-        terms = text.terms(question)
-        terms |= {p for p in text.phrases(question) if p in self._term_idf}
-        chinese = text.detect_language(question) == "zh"
+        technical = text.terms(question)
+        detected = text.detect_language(question)
+        chinese = detected == "zh"
         tokens = list(dict.fromkeys(text.tokenize(question)))
         readable, share = text.translate(question) if chinese else (question, 1.0)
         return Query(
             raw=question,
-            language=language or text.detect_language(question),
+            language=language or detected,
             chinese=chinese,
             tokens=tokens,
-            terms=terms,
+            terms=technical | {p for p in text.phrases(question) if p in self._term_idf},
             readable=readable,
             readable_share=share,
-            about_docker=text.about_docker(tokens, text.terms(question)),
+            about_docker=text.about_docker(tokens, technical),
         )
 
     def search(

@@ -110,9 +110,8 @@ def test_request_id_and_metrics(client: TestClient) -> None:
     assert "dockfaq_http_request_seconds" in families
 
 
-def test_reload_swaps_the_index_and_refuses_a_broken_corpus(
-    tmp_path: Path, fake_index_dir: Path
-) -> None:
+def _reloadable(tmp_path: Path, fake_index_dir: Path) -> tuple[Path, Retriever, Settings]:
+    """A copy of the corpus and index that a reload may rewrite, served with an admin key."""
     corpus_dir, index_dir = tmp_path / "corpus", tmp_path / "index"
     shutil.copytree(CORPUS, corpus_dir)
     shutil.copytree(fake_index_dir, index_dir)
@@ -125,6 +124,13 @@ def test_reload_swaps_the_index_and_refuses_a_broken_corpus(
         embedding_model="fake-hash",
         admin_key="root",
     )
+    return corpus_dir, retriever, settings
+
+
+def test_reload_swaps_the_index_and_refuses_a_broken_corpus(
+    tmp_path: Path, fake_index_dir: Path
+) -> None:
+    corpus_dir, retriever, settings = _reloadable(tmp_path, fake_index_dir)
     admin = {"Authorization": "Bearer root"}
     with TestClient(create_app(settings, retriever=retriever)) as client:
         before = client.get("/readyz").json()["index_version"]
@@ -166,18 +172,7 @@ def test_access_log_is_json_without_secrets(
 def test_reload_under_load_fails_no_request(tmp_path: Path, fake_index_dir: Path) -> None:
     import threading
 
-    corpus_dir, index_dir = tmp_path / "corpus", tmp_path / "index"
-    shutil.copytree(CORPUS, corpus_dir)
-    shutil.copytree(fake_index_dir, index_dir)
-    embedder = FakeEmbedder()
-    retriever = Retriever(store.load(index_dir, embedder), embedder)
-    settings = Settings(
-        corpus_dir=corpus_dir,
-        index_dir=index_dir,
-        data_dir=tmp_path / "data",
-        embedding_model="fake-hash",
-        admin_key="root",
-    )
+    corpus_dir, retriever, settings = _reloadable(tmp_path, fake_index_dir)
     codes: list[int] = []
     stop = threading.Event()
     with TestClient(create_app(settings, retriever=retriever)) as client:
