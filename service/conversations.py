@@ -54,6 +54,14 @@ class ConversationStore(Protocol):
 
     def feedback(self) -> list[Feedback]: ...
 
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        """True for the first caller to claim ``key`` within ``ttl_seconds``, False after.
+
+        Chat platforms redeliver events; claiming the event id answers each one once,
+        across every replica sharing the store.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -86,6 +94,10 @@ CREATE TABLE IF NOT EXISTS feedback (
     rating TEXT NOT NULL,
     comment TEXT,
     created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
 );
 """
 _TURN_COLUMNS = ", ".join(f.name for f in fields(Turn))
@@ -149,6 +161,16 @@ class SQLiteStore:
             ).fetchall()
         return [Feedback(*row) for row in rows]
 
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        moment = now()
+        with self._lock:
+            self._db.execute("DELETE FROM claims WHERE expires_at <= ?", (moment,))
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)",
+                (key, moment + ttl_seconds),
+            )
+        return cursor.rowcount == 1
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -203,6 +225,9 @@ class RedisStore:
 
     def feedback(self) -> list[Feedback]:
         return [Feedback(**json.loads(r)) for r in self._redis.lrange("dockfaq:feedback", 0, -1)]
+
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        return bool(self._redis.set(f"dockfaq:claim:{key}", "1", nx=True, ex=ttl_seconds))
 
     def close(self) -> None:
         self._redis.close()

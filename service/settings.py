@@ -38,6 +38,24 @@ class Settings(BaseSettings):
     conversation_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds (Redis only).")
     confidence_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     fusion: Literal["weighted", "rrf"] = "weighted"
+    public_url: str = Field(
+        default="",
+        description="Where users reach the web page (https://faq.example.com); chat replies "
+        "link to the full entry there. Empty: they link to the entry's source.",
+    )
+    # Chat platforms: a platform whose secrets are empty answers 404 (not configured).
+    slack_signing_secret: str = ""
+    slack_bot_token: str = ""
+    slack_api_url: str = "https://slack.com/api"
+    mattermost_token: str = Field(
+        default="", description="Comma-separated: the outgoing webhook's and the slash command's."
+    )
+    feishu_app_id: str = ""
+    feishu_app_secret: str = ""
+    feishu_verification_token: str = ""
+    feishu_encrypt_key: str = ""
+    feishu_api_url: str = "https://open.feishu.cn"
+    dingtalk_app_secret: str = ""
 
     @property
     def api_key_list(self) -> list[str]:
@@ -46,6 +64,18 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return _split(self.cors_origins)
+
+    @property
+    def mattermost_token_list(self) -> list[str]:
+        return _split(self.mattermost_token)
+
+    @field_validator("public_url", "slack_api_url", "feishu_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http(s) URL, not {value!r}")
+        return value
 
     @field_validator("rate_limit")
     @classmethod

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,10 @@ def _exercise(store: ConversationStore) -> None:
         ("m2", "down", "wrong entry"),
         ("m3", "up", None),
     ]
+    event = uuid.uuid4().hex
+    assert store.claim(event, 60) is True
+    assert store.claim(event, 60) is False  # a redelivery
+    assert store.claim(f"{event}-other", 60) is True
 
 
 def test_sqlite_store(tmp_path: Path) -> None:
@@ -44,6 +49,16 @@ def test_sqlite_store(tmp_path: Path) -> None:
     again = SQLiteStore(tmp_path / "db.sqlite3")
     assert len(again.history("c1", limit=100)) == 7 and len(again.feedback()) == 2
     again.close()
+
+
+def test_sqlite_claims_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    monkeypatch.setattr("service.conversations.now", lambda: 1000.0)
+    assert store.claim("event", 60) and not store.claim("event", 60)
+    monkeypatch.setattr("service.conversations.now", lambda: 1061.0)
+    assert store.claim("event", 60)  # expired: claimable again, and the table stays small
+    assert store._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 1
+    store.close()
 
 
 def test_sqlite_store_uses_wal(tmp_path: Path) -> None:

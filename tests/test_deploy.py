@@ -88,3 +88,24 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck(dockerfile: str) -> None
     assert re.search(r"^HEALTHCHECK .*\n?.*/readyz", dockerfile, re.MULTILINE)
     assert "dockfaq build" in dockerfile  # the index is baked in
     assert dockerfile.index("USER") > dockerfile.rindex("FROM")  # in the final stage
+
+
+def test_slack_manifest_points_at_the_slack_routes() -> None:
+    from service.web import create_app
+
+    manifest = yaml.safe_load((ROOT / "deploy" / "slack-app-manifest.yml").read_text())
+    settings = manifest["settings"]
+    urls = [
+        settings["event_subscriptions"]["request_url"],
+        settings["interactivity"]["request_url"],
+        *(command["url"] for command in manifest["features"]["slash_commands"]),
+    ]
+    paths = set(create_app(Settings()).openapi()["paths"])
+    for url in urls:
+        assert url.startswith("https://")
+        assert re.sub(r"^https://[^/]+", "", url) in paths, url
+    # What the routes handle, and the scopes those events and replies need.
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )

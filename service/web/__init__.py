@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -18,6 +19,7 @@ from service import __version__, conversations, engine
 from service.errors import DockfaqError, IndexMismatch, IndexNotBuilt, NotReady
 from service.retrieval import Retriever
 from service.settings import Settings
+from service.web.channels import ROUTERS as CHANNELS
 from service.web.middleware import BodyLimitMiddleware, RequestMiddleware
 from service.web.routes import (
     admin,
@@ -64,6 +66,15 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         app.include_router(module.router, dependencies=guards, responses=guarded)
     for module in (entries, feedback, health, metrics, page):
         app.include_router(module.router, responses=ERRORS)
+    for router in CHANNELS:  # each verifies its platform's signature or token itself
+        app.include_router(
+            router,
+            responses={
+                **ERRORS,
+                401: {"description": "Bad signature, token or timestamp: nothing was done"},
+                404: {"description": "This platform is not configured"},
+            },
+        )
     if settings.admin_key:  # without an admin key the admin routes do not exist (404)
         app.include_router(
             admin.router,
@@ -96,10 +107,13 @@ def _lifespan(state: AppState, retriever: Retriever | None):  # type: ignore[no-
         state.store = conversations.open_store(
             settings.data_dir, settings.redis_url, settings.conversation_ttl
         )
+        # Platform APIs get a bounded wait: a hung platform must not pile up work here.
+        state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         try:
             async with _index(state, retriever):
                 yield
         finally:
+            await state.http.aclose()
             state.store.close()
 
     return lifespan

@@ -50,6 +50,18 @@ class Metrics:
         self.entries = Gauge(
             "dockfaq_index_entries", "Entries in the loaded index", registry=self.registry
         )
+        self.channel_events = Counter(
+            "dockfaq_channel_events_total",
+            "Chat platform requests by outcome (answered, duplicate, ignored, rejected)",
+            ["platform", "outcome"],
+            registry=self.registry,
+        )
+        self.channel_posts = Counter(
+            "dockfaq_channel_posts_total",
+            "Calls to chat platform APIs by outcome (ok, failed)",
+            ["platform", "outcome"],
+            registry=self.registry,
+        )
 
 
 class RequestMiddleware:

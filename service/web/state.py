@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, Request
 
 from service.conversations import ConversationStore
@@ -23,6 +24,8 @@ class AppState:
         self.store: ConversationStore | None = None
         self.metrics = Metrics()
         self.limiter: tuple[Any, list[Any]] | None = None  # (limits strategy, parsed limits)
+        self.http: httpx.AsyncClient | None = None  # calls to chat platform APIs
+        self.channels: dict[str, Any] = {}  # per-platform runtime state (cached tokens)
         if settings.rate_limit:
             from limits import parse_many
             from limits.storage import storage_from_string

@@ -1,0 +1,76 @@
+"""DingTalk: an outgoing robot (@ the robot in a group, or message it). The ``timestamp`` and
+``sign`` headers are checked first (HMAC-SHA256 with the app secret, at most an hour old);
+the answer goes back in the HTTP response as a Markdown message."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service import text
+from service.errors import NotReady
+from service.web.channels import common
+from service.web.state import AppState
+
+router = APIRouter(prefix="/integrations", tags=["integrations"])
+PLATFORM = "dingtalk"
+WINDOW_MS = 3600 * 1000
+# DingTalk documents no exact cap for a robot's Markdown reply; long messages are cut at a
+# conservative 5000 characters, with a link to the rest.
+MARKDOWN_LIMIT = 5000
+
+
+def signature(timestamp: str, secret: str) -> str:
+    """base64(HMAC-SHA256(secret, timestamp + "\\n" + secret)), as DingTalk signs."""
+    digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256)
+    return base64.b64encode(digest.digest()).decode()
+
+
+@router.post("/dingtalk", summary="DingTalk outgoing robot")
+async def dingtalk(request: Request) -> JSONResponse:
+    state = common.state_of(request)
+    secret = state.settings.dingtalk_app_secret
+    if not secret:
+        raise common.not_configured("DingTalk", "dingtalk_app_secret")
+    timestamp = request.headers.get("timestamp", "")
+    sign = request.headers.get("sign", "")
+    if not timestamp.isdigit() or not sign:
+        raise common.unauthorized(state, PLATFORM, "missing timestamp or sign header")
+    if abs(time.time() * 1000 - int(timestamp)) > WINDOW_MS:
+        raise common.unauthorized(state, PLATFORM, "timestamp more than an hour away")
+    if not hmac.compare_digest(sign.encode(), signature(timestamp, secret).encode()):
+        raise common.unauthorized(state, PLATFORM, "bad sign")
+    try:
+        payload: dict[str, Any] = json.loads(await request.body())
+    except ValueError:
+        return JSONResponse({"detail": "the body is not JSON"}, status_code=400)
+    message_id = str(payload.get("msgId", ""))
+    if message_id and state.store and not state.store.claim(f"dingtalk:{message_id}", 3600):
+        common.count(state, PLATFORM, "duplicate")
+        return JSONResponse({})
+    question = str((payload.get("text") or {}).get("content", "")).strip()
+    conversation = f"dingtalk:{payload.get('conversationId')}:{payload.get('senderId')}"
+    title, body = await _reply(state, question, conversation)
+    common.count(state, PLATFORM, "answered")
+    return JSONResponse({"msgtype": "markdown", "markdown": {"title": title, "text": body}})
+
+
+async def _reply(state: AppState, question: str, conversation: str) -> tuple[str, str]:
+    language = text.detect_language(question)
+    issue = common.problem(question)
+    if issue:
+        return "dockfaq", common.LABELS[language][issue]
+    try:
+        response = await common.ask(state, question, conversation)
+    except NotReady:
+        return "dockfaq", common.LABELS[language]["starting"]
+    cited = common.sources(response)
+    title = cited[0].title if response.answered and cited else "dockfaq"
+    return title, common.markdown(response, state.settings.public_url, MARKDOWN_LIMIT)
