@@ -60,7 +60,11 @@ def build(
         model = engine.embedder(settings)
         with tqdm(desc="embedding", unit=" texts", disable=None) as bar:  # None: off when not a tty
             index = store.build_from_corpus(
-                settings.corpus_dir, settings.index_dir, model, bar.update
+                settings.corpus_dir,
+                settings.index_dir,
+                model,
+                bar.update,
+                hnsw_above=settings.hnsw_above,
             )
     except DockfaqError as exc:
         _fail(str(exc))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from service import store
-from service.embedding import Embedder, SentenceTransformerEmbedder
+from service.embedding import BatchingEmbedder, Embedder, SentenceTransformerEmbedder
 from service.errors import IndexNotBuilt
 from service.retrieval import Retriever
 from service.settings import Settings
@@ -30,10 +30,21 @@ def check_index(settings: Settings) -> bool:
     return True
 
 
-def open_retriever(settings: Settings, model: Embedder | None = None) -> Retriever:
-    """Load the index (building it first when none exists) and return a Retriever."""
+def open_retriever(
+    settings: Settings, model: Embedder | None = None, serving: bool = False
+) -> Retriever:
+    """Load the index (building it first when none exists) and return a Retriever.
+
+    ``serving``: concurrent questions are embedded in micro-batches and query vectors cached.
+    """
     model = model or embedder(settings)
     if not check_index(settings):
         log.warning("no index in %s: building one from %s", settings.index_dir, settings.corpus_dir)
-        store.build_from_corpus(settings.corpus_dir, settings.index_dir, model)
-    return Retriever(store.load(settings.index_dir, model), model, settings.fusion)
+        store.build_from_corpus(
+            settings.corpus_dir, settings.index_dir, model, hnsw_above=settings.hnsw_above
+        )
+    cache_size = 0
+    if serving:
+        model = BatchingEmbedder(model, settings.batch_max, settings.batch_wait_ms)
+        cache_size = settings.cache_size
+    return Retriever(store.load(settings.index_dir, model), model, settings.fusion, cache_size)

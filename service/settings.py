@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     conversation_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds (Redis only).")
     confidence_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     fusion: Literal["weighted", "rrf"] = "weighted"
+    batch_max: int = Field(default=16, ge=1, le=256, description="Texts per embedding batch.")
+    batch_wait_ms: float = Field(
+        default=2.0, ge=0, le=100, description="How long a batch waits for more questions."
+    )
+    cache_size: int = Field(
+        default=4096, ge=0, description="Cached answers and query vectors each; 0 = no cache."
+    )
+    hnsw_above: int = Field(
+        default=100_000, ge=0, description="Vectors above which the build uses HNSW, not flat."
+    )
     public_url: str = Field(
         default="",
         description="Where users reach the web page (https://faq.example.com); chat replies "

@@ -147,7 +147,7 @@ def _reload_on_sighup(state: AppState) -> None:
 
 def _load(state: AppState) -> None:
     try:
-        retriever = engine.open_retriever(state.settings)
+        retriever = engine.open_retriever(state.settings, serving=True)
         state.set_retriever(retriever)
         log.info("index %s loaded", retriever.version)
     except DockfaqError as exc:

@@ -7,9 +7,12 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,6 +53,12 @@ class Metrics:
         self.entries = Gauge(
             "dockfaq_index_entries", "Entries in the loaded index", registry=self.registry
         )
+        self.cache = Counter(
+            "dockfaq_cache_lookups_total",
+            "Answer and query-vector cache lookups",
+            ["cache", "result"],
+            registry=self.registry,
+        )
         self.channel_events = Counter(
             "dockfaq_channel_events_total",
             "Chat platform requests by outcome (answered, duplicate, ignored, rejected)",
@@ -61,6 +70,32 @@ class Metrics:
             "Calls to chat platform APIs by outcome (ok, failed)",
             ["platform", "outcome"],
             registry=self.registry,
+        )
+
+    def cache_recorder(self, cache: str) -> Callable[[bool], None]:
+        hit, miss = self.cache.labels(cache, "hit"), self.cache.labels(cache, "miss")
+        return lambda found: (hit if found else miss).inc()
+
+    def watch_embedder(self, source: Callable[[], object]) -> None:
+        """Expose the micro-batcher's model calls and texts (their ratio is the batch size)."""
+        self.registry.register(_BatchingCollector(source))
+
+
+class _BatchingCollector(Collector):
+    def __init__(self, source: Callable[[], object]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        embedder = self.source()
+        yield CounterMetricFamily(
+            "dockfaq_embedding_batches",
+            "Model calls made to embed questions",
+            value=getattr(embedder, "batches", 0),
+        )
+        yield CounterMetricFamily(
+            "dockfaq_embedding_texts",
+            "Questions embedded by those calls",
+            value=getattr(embedder, "texts", 0),
         )
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 import httpx
 from fastapi import Depends, Request
 
+from service.answer import Answer
+from service.cache import LRUCache
 from service.conversations import ConversationStore
 from service.errors import NotReady
 from service.retrieval import Retriever
@@ -23,6 +25,11 @@ class AppState:
         self.load_error: str | None = None
         self.store: ConversationStore | None = None
         self.metrics = Metrics()
+        # Answers to questions asked without earlier turns, for the loaded index only.
+        self.answers: LRUCache[Answer] = LRUCache(
+            settings.cache_size, record=self.metrics.cache_recorder("answer")
+        )
+        self.metrics.watch_embedder(lambda: self.retriever.embedder if self.retriever else None)
         self.limiter: tuple[Any, list[Any]] | None = None  # (limits strategy, parsed limits)
         self.http: httpx.AsyncClient | None = None  # calls to chat platform APIs
         self.channels: dict[str, Any] = {}  # per-platform runtime state (cached tokens)
@@ -36,7 +43,9 @@ class AppState:
             self.limiter = (MovingWindowRateLimiter(storage), parse_many(settings.rate_limit))
 
     def set_retriever(self, retriever: Retriever) -> None:
+        retriever.vector_cache.record = self.metrics.cache_recorder("embedding")
         self.retriever = retriever
+        self.answers.clear()  # a new index version: earlier answers may no longer hold
         self.metrics.index.clear()
         self.metrics.index.labels(retriever.version).set(1)
         self.metrics.entries.set(len(retriever.entry_ids))

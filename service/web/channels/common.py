@@ -89,9 +89,7 @@ async def ask(state: AppState, question: str, conversation_id: str) -> ChatRespo
     if retriever is None or store is None:
         raise NotReady(state.load_error or "the index is still loading")
     request = ChatRequest(message=question.strip(), conversation_id=conversation_id[:128])
-    return await run_in_threadpool(
-        respond, request, retriever, state.settings, store, state.metrics
-    )
+    return await run_in_threadpool(respond, request, retriever, store, state)
 
 
 def full_answer_url(public_url: str, response: ChatResponse) -> str | None:

@@ -53,9 +53,14 @@ def rebuild(state: AppState, current: Retriever) -> Retriever:
     """Build and load a new index with the already loaded model; requests in flight keep the
     Retriever they started with, new ones get the new one (one attribute assignment)."""
     settings = state.settings
-    store.build_from_corpus(settings.corpus_dir, settings.index_dir, current.embedder)
+    store.build_from_corpus(
+        settings.corpus_dir, settings.index_dir, current.embedder, hnsw_above=settings.hnsw_above
+    )
     fresh = Retriever(
-        store.load(settings.index_dir, current.embedder), current.embedder, settings.fusion
+        store.load(settings.index_dir, current.embedder),
+        current.embedder,
+        settings.fusion,
+        settings.cache_size,
     )
     state.set_retriever(fresh)
     return fresh

@@ -15,10 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from service.answer import answer
 from service.conversations import ConversationStore, Turn, now
 from service.retrieval import Retriever
-from service.settings import Settings
-from service.web.middleware import Metrics
 from service.web.schemas import ChatRequest, ChatResponse
-from service.web.state import RetrieverDep, SettingsDep, StateDep, StoreDep
+from service.web.state import AppState, RetrieverDep, SettingsDep, StateDep, StoreDep
 
 router = APIRouter(tags=["chat"])
 
@@ -33,7 +31,7 @@ def chat(
 ) -> ChatResponse:
     """Answer a question from the corpus, with citations; `answered` is false when it cannot.
     Pass the returned `conversation_id` back to ask follow-up questions."""
-    return respond(request, retriever, settings, store, state.metrics)
+    return respond(request, retriever, store, state)
 
 
 @router.post(
@@ -49,7 +47,7 @@ async def chat_stream(
     state: StateDep,
 ) -> EventSourceResponse:
     """The same as /chat, as Server-Sent Events: `meta`, then `delta` chunks, then `done`."""
-    response = await run_in_threadpool(respond, request, retriever, settings, store, state.metrics)
+    response = await run_in_threadpool(respond, request, retriever, store, state)
     return EventSourceResponse(_events(response))
 
 
@@ -68,28 +66,36 @@ def chunks(markdown: str) -> list[str]:
 
 
 def respond(
-    request: ChatRequest,
-    retriever: Retriever,
-    settings: Settings,
-    store: ConversationStore,
-    metrics: Metrics,
+    request: ChatRequest, retriever: Retriever, store: ConversationStore, state: AppState
 ) -> ChatResponse:
-    """Answer with the conversation's earlier questions as context, and remember the turn."""
+    """Answer with the conversation's earlier questions as context, and remember the turn.
+
+    A question without earlier turns is answered from the cache when it was asked before
+    (same words, language, top_k and topic) against the same index version.
+    """
     conversation_id = request.conversation_id or uuid.uuid4().hex
     history = (
         [t.question for t in store.history(conversation_id)] if request.conversation_id else []
     )
-    result = answer(
-        retriever,
-        request.message,
-        top_k=request.top_k,
-        topic=request.topic,
-        language=request.language,
-        threshold=settings.confidence_threshold,
-        history=history,
-    )
+    key = None
+    if not history:
+        words = " ".join(request.message.split())
+        key = (retriever.version, words, request.language, request.top_k, request.topic)
+    result = state.answers.get(key) if key else None
+    if result is None:
+        result = answer(
+            retriever,
+            request.message,
+            top_k=request.top_k,
+            topic=request.topic,
+            language=request.language,
+            threshold=state.settings.confidence_threshold,
+            history=history,
+        )
+        if key:
+            state.answers.put(key, result)
     message_id = uuid.uuid4().hex
-    metrics.answers.labels("answered" if result.answered else "refused").inc()
+    state.metrics.answers.labels("answered" if result.answered else "refused").inc()
     first = result.citations[0] if result.citations else None
     store.add_turn(
         Turn(

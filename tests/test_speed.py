@@ -1,0 +1,196 @@
+"""Speed features that must not change answers: micro-batching, caches, HNSW."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from service import retrieval, store
+from service.embedding import BatchingEmbedder
+from service.retrieval import Retriever
+from service.settings import Settings
+from service.web import create_app
+from tests.conftest import CORPUS, FakeEmbedder
+
+QUESTIONS = [
+    "why does my container exit immediately",
+    "docker save vs docker export",
+    "run a container as a non-root user",
+    "what is the difference between an image and a container",
+    "how do I push an image to a private registry",
+    "build my own base image from scratch",
+    "exec format error when the container starts",
+    "remove dangling images",
+]
+
+
+class SlowRecorder(FakeEmbedder):
+    """The fake model, slowed down so requests pile up behind a batch, recording batch sizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        time.sleep(0.05)
+        return super().encode(texts)
+
+
+def test_concurrent_requests_are_batched_with_identical_vectors() -> None:
+    inner = SlowRecorder()
+    batcher = BatchingEmbedder(inner, max_batch=16, max_wait_ms=5)
+    questions = [f"{q} #{n}" for n in range(4) for q in QUESTIONS]  # 32 distinct
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        vectors = list(pool.map(lambda q: batcher.encode([q]), questions))
+    for question, vector in zip(questions, vectors, strict=True):
+        assert np.array_equal(vector, FakeEmbedder().encode([question]))
+    assert sum(inner.calls) == 32 and max(inner.calls) <= 16
+    assert len(inner.calls) < 32 / 2  # most calls carried several questions
+    assert (batcher.batches, batcher.texts) == (len(inner.calls), 32)
+    batcher.close()
+
+
+def test_a_lone_request_does_not_wait_for_a_batch() -> None:
+    inner = SlowRecorder()
+    batcher = BatchingEmbedder(inner, max_batch=16, max_wait_ms=60_000)  # a minute-long window
+    done = threading.Event()
+    threading.Thread(target=lambda: (batcher.encode(["alone"]), done.set()), daemon=True).start()
+    assert done.wait(timeout=30), "a single request waited for the batch window"
+    assert inner.calls == [1]
+    batcher.close()
+
+
+def test_a_failing_model_fails_every_waiting_caller_and_the_worker_survives() -> None:
+    class Broken(FakeEmbedder):
+        fail = True
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if self.fail:
+                raise RuntimeError("model exploded")
+            return super().encode(texts)
+
+    inner = Broken()
+    batcher = BatchingEmbedder(inner)
+    with pytest.raises(RuntimeError, match="model exploded"):
+        batcher.encode(["x"])
+    inner.fail = False
+    assert batcher.encode(["x"]).shape == (1, inner.dimension)
+    big = [f"text {n}" for n in range(40)]  # over max_batch: embedded directly, in order
+    assert np.array_equal(batcher.encode(big), FakeEmbedder().encode(big))
+    batcher.close()
+
+
+@pytest.mark.slow
+def test_batched_real_model_matches_one_by_one(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    batcher = BatchingEmbedder(real_embedder, max_batch=16, max_wait_ms=5)
+    questions = [f"{q} ({n})" for n in range(3) for q in QUESTIONS]
+    with ThreadPoolExecutor(max_workers=len(questions)) as pool:
+        batched = list(pool.map(lambda q: batcher.encode([q]), questions))
+    for question, vector in zip(questions, batched, strict=True):
+        alone = real_embedder.encode([question])
+        assert np.allclose(vector, alone, atol=1e-5), question
+    assert batcher.batches < len(questions)
+    batcher.close()
+
+
+def _metric(client: TestClient, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def test_answer_cache_hits_repeats_and_is_emptied_by_a_reload(
+    tmp_path: Path, fake_index_dir: Path
+) -> None:
+    corpus_dir, index_dir = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(CORPUS, corpus_dir)
+    shutil.copytree(fake_index_dir, index_dir)
+    embedder = FakeEmbedder()
+    retriever = Retriever(store.load(index_dir, embedder), embedder, cache_size=64)
+    settings = Settings(
+        corpus_dir=corpus_dir,
+        index_dir=index_dir,
+        data_dir=tmp_path / "data",
+        embedding_model="fake-hash",
+        confidence_threshold=0.3,
+        admin_key="root",
+    )
+    question = {"message": "docker save vs docker export"}
+    with TestClient(create_app(settings, retriever=retriever)) as client:
+        first = client.post("/chat", json=question).json()
+        again = client.post("/chat", json={"message": "  docker save   vs docker export "}).json()
+        assert again["answer"] == first["answer"] and again["message_id"] != first["message_id"]
+        assert _metric(client, "dockfaq_cache_lookups_total", cache="answer", result="hit") == 1
+        # A follow-up in a conversation is never served from the cache.
+        follow = {"message": "and import?", "conversation_id": first["conversation_id"]}
+        client.post("/chat", json=follow)
+        assert _metric(client, "dockfaq_cache_lookups_total", cache="answer", result="hit") == 1
+
+        entry = corpus_dir / "save-load-export-import" / "save-vs-export.md"
+        entry.write_text(entry.read_text().replace("## en\n", "## en\nFreshly reloaded.\n", 1))
+        reloaded = client.post("/admin/reload", headers={"Authorization": "Bearer root"})
+        assert reloaded.status_code == 200, reloaded.text
+        after = client.post("/chat", json=question).json()
+        assert after["index_version"] != first["index_version"]
+        assert after["citations"][0]["id"] == "save-vs-export"
+        assert after["answer"].startswith("Freshly reloaded.")  # not the cached old answer
+        assert _metric(client, "dockfaq_cache_lookups_total", cache="answer", result="hit") == 1
+
+
+def test_query_vectors_are_cached_per_retriever(fake_index_dir: Path) -> None:
+    inner = SlowRecorder()
+    retriever = Retriever(store.load(fake_index_dir, inner), inner, cache_size=8)
+    first = retriever.search("docker save vs docker export")
+    second = retriever.search("docker save vs docker export")
+    assert first == second and inner.calls == [1]
+    assert (retriever.vector_cache.hits, retriever.vector_cache.misses) == (1, 1)
+
+
+def _clustered(n: int, dimension: int, seed: int) -> np.ndarray:
+    """Unit vectors in clusters, like sentence embeddings of a topical corpus."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(n // 50, 1), dimension))
+    points = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.normal(size=(n, dimension))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32)
+
+
+def test_hnsw_recall_at_10_against_flat() -> None:
+    vectors = _clustered(30_000, 384, seed=1)
+    queries = _clustered(300, 384, seed=2)
+    flat = store.dense_index(vectors, hnsw_above=len(vectors))
+    hnsw = store.dense_index(vectors, hnsw_above=0)
+    assert type(flat).__name__ == "IndexFlatIP" and type(hnsw).__name__ == "IndexHNSWFlat"
+    hnsw.hnsw.efSearch = retrieval.HNSW_EF_SEARCH
+    _, exact = flat.search(queries, 10)
+    _, approximate = hnsw.search(queries, 10)
+    found = sum(len(set(a) & set(e)) for a, e in zip(approximate, exact, strict=True))
+    assert found / exact.size >= 0.98
+
+
+def test_an_index_over_the_threshold_is_hnsw_and_ranks_like_flat(tmp_path: Path) -> None:
+    from service import corpus
+
+    entries = corpus.load(CORPUS)
+    passages = corpus.passages(entries)
+    flat = Retriever(store.build(passages, FakeEmbedder(), "x"), FakeEmbedder())
+    graph_index = store.build(passages, FakeEmbedder(), "x", hnsw_above=0)
+    assert graph_index.manifest["dense_index"] == "hnsw"
+    store.save(graph_index, tmp_path / "index")
+    graph = Retriever(store.load(tmp_path / "index", FakeEmbedder()), FakeEmbedder())
+    same = sum(
+        [h.entry_id for h in flat.search(q)] == [h.entry_id for h in graph.search(q)]
+        for q in QUESTIONS
+    )
+    assert same >= len(QUESTIONS) - 1
