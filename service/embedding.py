@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,6 +66,10 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"embedding model {model!r} does not report its dimension")
         self.dimension = int(dimension)
         self._batch_size = batch_size
+        self._location = location
+
+    def export_onnx(self, target: Path) -> bool:
+        return export_onnx(self._model, self._location, self.name, target)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(
@@ -103,6 +109,10 @@ class BatchingEmbedder:
         request = _Request(texts)
         self._queue.put(request)
         return request.result.result()
+
+    def export_onnx(self, target: Path) -> bool:
+        export = getattr(self.inner, "export_onnx", None)
+        return bool(export and export(target))
 
     def close(self) -> None:
         self._queue.put(None)
@@ -154,3 +164,119 @@ class _Request:
     def __init__(self, texts: list[str]) -> None:
         self.texts = texts
         self.result: Future[np.ndarray] = Future()
+
+
+# The exported encoder, kept in the index directory beside the vectors it must reproduce.
+ONNX_MODEL = "encoder.onnx"
+ONNX_TOKENIZER = "encoder-tokenizer.json"
+ONNX_CONFIG = "encoder.json"
+ONNX_FILES = (ONNX_MODEL, ONNX_TOKENIZER, ONNX_CONFIG)
+
+
+def export_onnx(model: Any, location: str, name: str, target: Path) -> bool:
+    """Write the sentence-transformers ``model`` (loaded from ``location``) as one ONNX graph,
+    mean pooling and L2 normalisation included, with its tokenizer, into ``target``.
+
+    Only the Transformer -> mean Pooling -> Normalize pipeline (all-MiniLM-L6-v2's) is exported;
+    for any other, False: the server then embeds with PyTorch.
+    """
+    import torch
+
+    modules = [type(m).__name__ for m in model]
+    pooling = len(model) > 1 and getattr(model[1], "pooling_mode", None) == "mean"
+    tokenizer = Path(location) / "tokenizer.json"
+    if modules[:2] != ["Transformer", "Pooling"] or not pooling or not tokenizer.is_file():
+        return False
+    transformer = model[0].auto_model.eval()
+
+    class Encoder(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    sample = model.tokenizer(["docker"], return_tensors="pt")
+    inputs = ("input_ids", "attention_mask", "token_type_ids")
+    target.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on BERT internals, not problems
+        torch.onnx.export(
+            Encoder(),
+            tuple(sample[k] for k in inputs),
+            str(target / ONNX_MODEL),
+            input_names=list(inputs),
+            output_names=["embedding"],
+            dynamic_axes={
+                **{k: {0: "batch", 1: "tokens"} for k in inputs},
+                "embedding": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    (target / ONNX_TOKENIZER).write_bytes(tokenizer.read_bytes())
+    config = {
+        "model": name,
+        "dimension": model.get_embedding_dimension(),
+        "max_length": model.max_seq_length,
+    }
+    (target / ONNX_CONFIG).write_text(json.dumps(config) + "\n")
+    return True
+
+
+class OnnxEmbedder:
+    """The exported encoder on ONNX Runtime: the same vectors as the PyTorch model, without
+    importing PyTorch, and one native call per batch (the GIL is released throughout)."""
+
+    def __init__(self, directory: Path, threads: int = 0) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        config = json.loads((directory / ONNX_CONFIG).read_text())
+        self.name = str(config["model"])
+        self.dimension = int(config["dimension"])
+        self.directory = directory
+        self._tokenizer = Tokenizer.from_file(str(directory / ONNX_TOKENIZER))
+        self._tokenizer.enable_truncation(int(config["max_length"]))
+        self._tokenizer.enable_padding()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(directory / ONNX_MODEL), options, providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        feed = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        (vectors,) = self._session.run(["embedding"], feed)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def export_onnx(self, target: Path) -> bool:
+        """A rebuilt index keeps this encoder (it made the new vectors)."""
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ONNX_FILES:
+            (target / name).write_bytes((self.directory / name).read_bytes())
+        return True
+
+
+def onnx_available(index_dir: Path) -> bool:
+    if not all((index_dir / name).is_file() for name in ONNX_FILES):
+        return False
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 
 from service import store
-from service.embedding import BatchingEmbedder, Embedder, SentenceTransformerEmbedder
+from service.embedding import (
+    BatchingEmbedder,
+    Embedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    onnx_available,
+)
 from service.errors import IndexNotBuilt
 from service.retrieval import Retriever
 from service.settings import Settings
@@ -37,14 +43,20 @@ def open_retriever(
 
     ``serving``: concurrent questions are embedded in micro-batches and query vectors cached.
     """
-    model = model or embedder(settings)
     if not check_index(settings):
+        model = model or embedder(settings)
         log.warning("no index in %s: building one from %s", settings.index_dir, settings.corpus_dir)
         store.build_from_corpus(
             settings.corpus_dir, settings.index_dir, model, hnsw_above=settings.hnsw_above
         )
     cache_size = 0
     if serving:
-        model = BatchingEmbedder(model, settings.batch_max, settings.batch_wait_ms)
+        if settings.onnx and onnx_available(settings.index_dir):
+            # The index's exported encoder: the same vectors, faster, and PyTorch never loads.
+            model = OnnxEmbedder(settings.index_dir)
+        model = BatchingEmbedder(
+            model or embedder(settings), settings.batch_max, settings.batch_wait_ms
+        )
         cache_size = settings.cache_size
+    model = model or embedder(settings)
     return Retriever(store.load(settings.index_dir, model), model, settings.fusion, cache_size)

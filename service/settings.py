@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     conversation_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds (Redis only).")
     confidence_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     fusion: Literal["weighted", "rrf"] = "weighted"
+    onnx: bool = Field(
+        default=True,
+        description="Embed questions with the ONNX encoder the index carries (when it has one).",
+    )
     batch_max: int = Field(default=16, ge=1, le=256, description="Texts per embedding batch.")
     batch_wait_ms: float = Field(
         default=2.0, ge=0, le=100, description="How long a batch waits for more questions."

@@ -18,7 +18,7 @@ import numpy as np
 
 from service import __version__, text
 from service.corpus import Passage
-from service.embedding import Embedder
+from service.embedding import ONNX_FILES, Embedder
 from service.errors import IndexMismatch, IndexNotBuilt
 
 SCHEMA_VERSION = 1
@@ -28,7 +28,7 @@ VECTORS = "dense.faiss"
 VECTOR_PASSAGES = "dense_passages.npy"
 BM25_DIR = "bm25"
 # Files a build writes; anything else in the index directory (its README) is carried over.
-ARTIFACTS = (MANIFEST, PASSAGES, VECTORS, VECTOR_PASSAGES, BM25_DIR)
+ARTIFACTS = (MANIFEST, PASSAGES, VECTORS, VECTOR_PASSAGES, BM25_DIR, *ONNX_FILES)
 
 Progress = Callable[[int], None]
 # Above this many vectors, exact (flat) search costs milliseconds per question: the vectors go
@@ -131,8 +131,12 @@ def dense_index(matrix: np.ndarray, hnsw_above: int = HNSW_ABOVE) -> Any:
     return vectors
 
 
-def save(index: Index, index_dir: Path) -> None:
-    """Write the index to a temporary directory beside ``index_dir``, then swap it into place."""
+def save(index: Index, index_dir: Path, encoder: Embedder | None = None) -> None:
+    """Write the index to a temporary directory beside ``index_dir``, then swap it into place.
+
+    ``encoder``: the model that made the vectors; when it can export itself to ONNX, the
+    encoder goes into the index too and the server embeds questions with ONNX Runtime.
+    """
     import faiss
 
     index_dir = index_dir.resolve()
@@ -150,6 +154,9 @@ def save(index: Index, index_dir: Path) -> None:
             for keep in index_dir.iterdir():
                 if keep.name not in ARTIFACTS and keep.is_file():
                     shutil.copy2(keep, staging / keep.name)
+        export = getattr(encoder, "export_onnx", None)
+        exported = bool(export and export(staging))
+        index.manifest["encoder"] = "onnx" if exported else None
         # The manifest goes last: a directory without one is never mistaken for an index.
         (staging / MANIFEST).write_text(json.dumps(index.manifest, indent=2) + "\n")
         _swap_into_place(staging, index_dir)
@@ -277,7 +284,7 @@ def build_from_corpus(
         progress=progress,
         hnsw_above=hnsw_above,
     )
-    save(index, index_dir)
+    save(index, index_dir, embedder)
     return index
 
 

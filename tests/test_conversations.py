@@ -64,6 +64,10 @@ def test_sqlite_claims_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "db.sqlite3")
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # NORMAL (1) for turns: no fsync per answer; feedback is written with FULL, then back.
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1
+    store.add_feedback(Feedback("m1", "up", None, 1.0))
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1
     store.close()
 
 

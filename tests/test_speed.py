@@ -194,3 +194,41 @@ def test_an_index_over_the_threshold_is_hnsw_and_ranks_like_flat(tmp_path: Path)
         for q in QUESTIONS
     )
     assert same >= len(QUESTIONS) - 1
+
+
+@pytest.mark.slow
+def test_the_onnx_encoder_in_the_index_matches_the_model(
+    real_index_dir: Path,
+    real_embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    from service.embedding import OnnxEmbedder, onnx_available
+
+    manifest = store.read_manifest(real_index_dir)
+    assert manifest["encoder"] == "onnx" and onnx_available(real_index_dir)
+    onnx = OnnxEmbedder(real_index_dir)
+    assert (onnx.name, onnx.dimension) == (real_embedder.name, real_embedder.dimension)
+    questions = [f"{q} {n}" for n in range(3) for q in QUESTIONS] + ["docker 镜像和容器的区别"]
+    together = onnx.encode(questions)
+    assert np.allclose(together, real_embedder.encode(questions), atol=1e-5)
+    for question, vector in zip(questions, together, strict=True):  # padding changes nothing
+        assert np.allclose(onnx.encode([question])[0], vector, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_serving_uses_the_onnx_encoder_unless_told_not_to(real_index_dir: Path) -> None:
+    from service import engine
+    from service.embedding import OnnxEmbedder, SentenceTransformerEmbedder
+
+    settings = Settings(index_dir=real_index_dir)
+    served = engine.open_retriever(settings, serving=True)
+    assert isinstance(served.embedder, BatchingEmbedder)
+    assert isinstance(served.embedder.inner, OnnxEmbedder)
+    plain = engine.open_retriever(settings.model_copy(update={"onnx": False}), serving=True)
+    assert isinstance(plain.embedder, BatchingEmbedder)
+    assert isinstance(plain.embedder.inner, SentenceTransformerEmbedder)
+    for question in QUESTIONS:
+        assert [h.entry_id for h in served.search(question)] == [
+            h.entry_id for h in plain.search(question)
+        ]
+    for retriever in (served, plain):
+        retriever.embedder.close()  # type: ignore[attr-defined]
