@@ -42,6 +42,8 @@ class Feedback:
 class ConversationStore(Protocol):
     """Where turns and feedback live; every implementation behaves the same."""
 
+    local: bool  # True when calls are fast enough to make on the event loop
+
     def add_turn(self, turn: Turn) -> None: ...
 
     def history(self, conversation_id: str, limit: int = 5) -> list[Turn]: ...
@@ -105,6 +107,8 @@ _TURN_COLUMNS = ", ".join(f.name for f in fields(Turn))
 
 class SQLiteStore:
     """A file in the data directory, in WAL mode; every write is committed before it returns."""
+
+    local = True  # calls take microseconds: fine on the event loop
 
     def __init__(self, path: Path) -> None:
         try:
@@ -190,6 +194,8 @@ def _turn(row: tuple[Any, ...]) -> Turn:
 
 class RedisStore:
     """Shared by every server process: conversations expire after ``ttl_seconds`` idle."""
+
+    local = False  # network round trips: only from worker threads
 
     def __init__(self, url: str, ttl_seconds: int) -> None:
         import redis

@@ -59,4 +59,7 @@ def open_retriever(
         )
         cache_size = settings.cache_size
     model = model or embedder(settings)
-    return Retriever(store.load(settings.index_dir, model), model, settings.fusion, cache_size)
+    retriever = Retriever(store.load(settings.index_dir, model), model, settings.fusion, cache_size)
+    if serving:
+        retriever.warm_up()
+    return retriever

@@ -117,6 +117,14 @@ class Retriever:
     def version(self) -> str:
         return self.index.version
 
+    def warm_up(self) -> None:
+        """Load what loads on first use (jieba's dictionary: about a second; the model's first
+        run) before the server says it is ready, so no user waits for it."""
+        for question in ("docker 镜像和容器的区别", "docker image vs container"):
+            self.search(question)
+        self.vector_cache.clear()
+        self.vector_cache.hits = self.vector_cache.misses = 0
+
     def prepare(self, question: str, language: str | None = None) -> Query:
         technical = text.terms(question)
         detected = text.detect_language(question)

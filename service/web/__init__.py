@@ -58,10 +58,14 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         lifespan=_lifespan(state, retriever),
     )
     app.state.dockfaq = state
-    guards = [ApiKeyDep, RateLimitDep] if settings.api_key_list else [RateLimitDep]
-    guarded = {**ERRORS, 429: {"description": "Rate limit exceeded (see Retry-After)"}}
+    # Only the guards that are configured run (and appear in the schema).
+    guards, guarded = [], dict(ERRORS)
     if settings.api_key_list:
+        guards.append(ApiKeyDep)
         guarded[401] = {"description": "Missing or invalid API key"}
+    if settings.rate_limit:
+        guards.append(RateLimitDep)
+        guarded[429] = {"description": "Rate limit exceeded (see Retry-After)"}
     for module in (chat, search, openai):
         app.include_router(module.router, dependencies=guards, responses=guarded)
     for module in (entries, feedback, health, metrics, page):

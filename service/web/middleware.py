@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import re
 import time
 import uuid
@@ -162,14 +165,31 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr for dockfaq's own loggers and uvicorn's."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    """JSON lines on stderr for dockfaq's own loggers and uvicorn's.
+
+    Requests only queue their log records; a listener thread formats and writes them, so a
+    slow terminal or disk never holds up the event loop.
+    """
+    output = logging.StreamHandler()
+    output.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, output)
+    listener.start()
+    atexit.register(listener.stop)  # drains what is queued
+    handler = _Enqueue(records)
     for name in ("dockfaq", "service", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.setLevel(level)
         logger.propagate = False
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if isinstance(record.msg, dict) and not record.exc_info:
+            return record  # an access-log dict stays a dict for JsonFormatter
+        prepared: logging.LogRecord = super().prepare(record)
+        return prepared
 
 
 def _route(scope: Scope) -> str:

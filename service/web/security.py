@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from service.web.state import SettingsDep, get_state
+from service.web.state import SettingsDep, app_state
 
 _bearer = HTTPBearer(auto_error=False)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -20,7 +21,7 @@ def _matches(given: str, keys: list[str]) -> bool:
     return any(hmac.compare_digest(given.encode(), key.encode()) for key in keys)
 
 
-def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None:
+async def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None:
     """Only mounted when DOCKFAQ_API_KEYS is set, so the OpenAPI schema says what is true."""
     given = credentials.credentials if credentials else ""
     if not given or not (
@@ -33,17 +34,22 @@ def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None:
         )
 
 
-def rate_limit(request: Request, settings: SettingsDep) -> None:
+async def rate_limit(request: Request, settings: SettingsDep) -> None:
     """Counts the caller against DOCKFAQ_RATE_LIMIT: by API key when keys are set, else by IP."""
+    if app_state(request).limiter is None:
+        return
     header = request.headers.get("authorization", "")
     if settings.api_key_list and header.lower().startswith("bearer "):
         identity = "key:" + header[7:].strip()
     else:
         identity = f"ip:{request.client.host if request.client else 'unknown'}"
-    _rate_limit(request, identity)
+    if settings.redis_url:  # the shared counter is a network call: not on the event loop
+        await run_in_threadpool(_rate_limit, request, identity)
+    else:
+        _rate_limit(request, identity)
 
 
-def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
+async def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
     """The admin key, or 403 for an API key (admin routes are mounted only with an admin key)."""
     given = credentials.credentials if credentials else ""
     if not given:
@@ -63,7 +69,7 @@ def _is_admin(given: str, admin_key: str) -> bool:
 
 
 def _rate_limit(request: Request, identity: str) -> None:
-    limiter = get_state(request).limiter
+    limiter = app_state(request).limiter
     if limiter is None:
         return
     strategy, limits = limiter

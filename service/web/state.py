@@ -51,24 +51,32 @@ class AppState:
         self.metrics.entries.set(len(retriever.entry_ids))
 
 
-def get_state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.dockfaq
     return state
 
 
-def get_settings(request: Request) -> Settings:
-    return get_state(request).settings
+# The dependencies are coroutines: none of them blocks, and a plain function would cost a trip
+# through the thread pool on every request.
 
 
-def get_retriever(request: Request) -> Retriever:
-    state = get_state(request)
+async def get_state(request: Request) -> AppState:
+    return app_state(request)
+
+
+async def get_settings(request: Request) -> Settings:
+    return app_state(request).settings
+
+
+async def get_retriever(request: Request) -> Retriever:
+    state = app_state(request)
     if state.retriever is None:
         raise NotReady(state.load_error or "the index is still loading; retry shortly")
     return state.retriever
 
 
-def get_store(request: Request) -> ConversationStore:
-    store = get_state(request).store
+async def get_store(request: Request) -> ConversationStore:
+    store = app_state(request).store
     if store is None:
         raise NotReady("the conversation store is not open")
     return store

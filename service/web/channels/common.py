@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-from fastapi import HTTPException, Request
+from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import NotReady
@@ -49,11 +49,6 @@ LABELS = {
         "thanks": "感谢反馈！",
     },
 }
-
-
-def state_of(request: Request) -> AppState:
-    state: AppState = request.app.state.dockfaq
-    return state
 
 
 def not_configured(platform: str, *settings: str) -> HTTPException:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from service import text
 from service.errors import NotReady
 from service.web.channels import common
-from service.web.state import AppState
+from service.web.state import AppState, app_state
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 PLATFORM = "dingtalk"
@@ -35,7 +35,7 @@ def signature(timestamp: str, secret: str) -> str:
 
 @router.post("/dingtalk", summary="DingTalk outgoing robot")
 async def dingtalk(request: Request) -> JSONResponse:
-    state = common.state_of(request)
+    state = app_state(request)
     secret = state.settings.dingtalk_app_secret
     if not secret:
         raise common.not_configured("DingTalk", "dingtalk_app_secret")

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from service import text
 from service.errors import NotReady
 from service.web.channels import common
-from service.web.state import AppState
+from service.web.state import AppState, app_state
 
 router = APIRouter(prefix="/integrations/feishu", tags=["integrations"])
 PLATFORM = "feishu"
@@ -91,7 +91,7 @@ def _payload(request: Request, body: bytes, settings: Any) -> dict[str, Any]:
 
 @router.post("/events", summary="Feishu/Lark event subscription")
 async def events(request: Request, background: BackgroundTasks) -> Response:
-    state = common.state_of(request)
+    state = app_state(request)
     settings = state.settings
     if not (settings.feishu_app_id and settings.feishu_app_secret):
         raise common.not_configured(

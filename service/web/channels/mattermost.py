@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from service import text
 from service.errors import NotReady
 from service.web.channels import common
-from service.web.state import AppState
+from service.web.state import AppState, app_state
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 PLATFORM = "mattermost"
@@ -24,7 +24,7 @@ POST_LIMIT = 16383
 
 @router.post("/mattermost", summary="Mattermost outgoing webhook or slash command")
 async def mattermost(request: Request) -> JSONResponse:
-    state = common.state_of(request)
+    state = app_state(request)
     tokens = state.settings.mattermost_token_list
     if not tokens:
         raise common.not_configured("Mattermost", "mattermost_token")

@@ -17,7 +17,7 @@ from service.conversations import Feedback, now
 from service.errors import NotReady
 from service.web.channels import common
 from service.web.schemas import ChatResponse
-from service.web.state import AppState
+from service.web.state import AppState, app_state
 
 router = APIRouter(prefix="/integrations/slack", tags=["integrations"])
 PLATFORM = "slack"
@@ -29,7 +29,7 @@ FEEDBACK = {"feedback_up": "up", "feedback_down": "down"}
 
 async def _verified(request: Request) -> tuple[AppState, bytes]:
     """The raw body, once the signature and timestamp (at most 5 minutes old) check out."""
-    state = common.state_of(request)
+    state = app_state(request)
     settings = state.settings
     if not (settings.slack_signing_secret and settings.slack_bot_token):
         raise common.not_configured("Slack", "slack_signing_secret", "slack_bot_token")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from service.answer import answer
+from service.answer import Answer, answer
 from service.conversations import ConversationStore, Turn, now
 from service.retrieval import Retriever
 from service.web.schemas import ChatRequest, ChatResponse
@@ -22,16 +22,24 @@ router = APIRouter(tags=["chat"])
 
 
 @router.post("/chat", response_model=ChatResponse)
-def chat(
-    request: ChatRequest,
-    retriever: RetrieverDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    state: StateDep,
-) -> ChatResponse:
+async def chat(
+    request: ChatRequest, retriever: RetrieverDep, store: StoreDep, state: StateDep
+) -> Response:
     """Answer a question from the corpus, with citations; `answered` is false when it cannot.
     Pass the returned `conversation_id` back to ask follow-up questions."""
-    return respond(request, retriever, store, state)
+    response = None
+    if request.conversation_id is None and store.local:
+        # A repeated question is answered right here: a cache lookup and a local SQLite
+        # insert (microseconds) are cheaper than the trip through the thread pool.
+        cached = state.answers.get(cache_key(request, retriever))
+        if cached is not None:
+            response = remember(request, secrets.token_hex(16), cached, store, state)
+    if response is None:
+        lookup = request.conversation_id is not None or not store.local  # not looked up yet
+        response = await run_in_threadpool(respond, request, retriever, store, state, lookup)
+    # Serialised once, from the model built just now (FastAPI would dump, re-validate and
+    # re-encode it: a third of what a cached answer costs).
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -65,23 +73,30 @@ def chunks(markdown: str) -> list[str]:
     return [piece for piece in re.split(r"(?<=[\n。！？.!?])", markdown) if piece]
 
 
+def cache_key(request: ChatRequest, retriever: Retriever) -> tuple[object, ...]:
+    """Same words (spacing aside), language, top_k and topic, against the same index version."""
+    words = " ".join(request.message.split())
+    return (retriever.version, words, request.language, request.top_k, request.topic)
+
+
 def respond(
-    request: ChatRequest, retriever: Retriever, store: ConversationStore, state: AppState
+    request: ChatRequest,
+    retriever: Retriever,
+    store: ConversationStore,
+    state: AppState,
+    lookup: bool = True,
 ) -> ChatResponse:
     """Answer with the conversation's earlier questions as context, and remember the turn.
 
-    A question without earlier turns is answered from the cache when it was asked before
-    (same words, language, top_k and topic) against the same index version.
+    A question without earlier turns is answered from the cache when it was asked before;
+    ``lookup=False`` when the caller already looked there.
     """
-    conversation_id = request.conversation_id or uuid.uuid4().hex
+    conversation_id = request.conversation_id or secrets.token_hex(16)
     history = (
         [t.question for t in store.history(conversation_id)] if request.conversation_id else []
     )
-    key = None
-    if not history:
-        words = " ".join(request.message.split())
-        key = (retriever.version, words, request.language, request.top_k, request.topic)
-    result = state.answers.get(key) if key else None
+    key = None if history else cache_key(request, retriever)
+    result = state.answers.get(key) if key and lookup else None
     if result is None:
         result = answer(
             retriever,
@@ -94,7 +109,18 @@ def respond(
         )
         if key:
             state.answers.put(key, result)
-    message_id = uuid.uuid4().hex
+    return remember(request, conversation_id, result, store, state)
+
+
+def remember(
+    request: ChatRequest,
+    conversation_id: str,
+    result: Answer,
+    store: ConversationStore,
+    state: AppState,
+) -> ChatResponse:
+    """Store the turn (so feedback and follow-ups find it) and build the response."""
+    message_id = secrets.token_hex(16)
     state.metrics.answers.labels("answered" if result.answered else "refused").inc()
     first = result.citations[0] if result.citations else None
     store.add_turn(

@@ -12,13 +12,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Status)
-def healthz() -> Status:
+async def healthz() -> Status:
     """The process is alive."""
     return Status(status="ok")
 
 
 @router.get("/readyz", response_model=Status, responses={503: {"model": Status}})
-def readyz(state: StateDep) -> Status | JSONResponse:
+async def readyz(state: StateDep) -> Status | JSONResponse:
     """The index is loaded and questions can be answered; 503 until then."""
     if state.retriever is None:
         detail = state.load_error or "loading"
