@@ -5,11 +5,11 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import logging.handlers
-import queue
+import os
+import random
 import re
+import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("dockfaq.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Request ids must be unique, not secret: a seeded PRNG instead of a system call per request.
+_ids = random.Random(int.from_bytes(os.urandom(16), "big"))
 
 
 class Metrics:
@@ -116,7 +118,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.match(given) else f"{_ids.getrandbits(128):032x}"
         status = 500
         started = time.perf_counter()
 
@@ -167,16 +169,10 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: int = logging.INFO) -> None:
     """JSON lines on stderr for dockfaq's own loggers and uvicorn's.
 
-    Requests only queue their log records; a listener thread formats and writes them, so a
-    slow terminal or disk never holds up the event loop.
+    Lines are flushed at least every half second, not one write per request.
     """
-    output = logging.StreamHandler()
-    output.setFormatter(JsonFormatter())
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, output)
-    listener.start()
-    atexit.register(listener.stop)  # drains what is queued
-    handler = _Enqueue(records)
+    handler = _BatchedStream()
+    handler.setFormatter(JsonFormatter())
     for name in ("dockfaq", "service", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
@@ -184,12 +180,39 @@ def configure_logging(level: int = logging.INFO) -> None:
         logger.propagate = False
 
 
-class _Enqueue(logging.handlers.QueueHandler):
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        if isinstance(record.msg, dict) and not record.exc_info:
-            return record  # an access-log dict stays a dict for JsonFormatter
-        prepared: logging.LogRecord = super().prepare(record)
-        return prepared
+class _BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that leaves flushing to a timer: one system call per batch of lines
+    instead of one per request. Errors and worse are flushed at once."""
+
+    INTERVAL = 0.5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = False
+        flusher = threading.Thread(target=self._flush_often, name="log-flush", daemon=True)
+        flusher.start()
+        atexit.register(self.flush)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(line)
+                self._pending = True
+            if record.levelno >= logging.ERROR:
+                self.flush()
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._pending = False
+            super().flush()
+
+    def _flush_often(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL)
+            self.flush()
 
 
 def _route(scope: Scope) -> str:
