@@ -5,6 +5,7 @@ Every front end (HTTP, CLI, chat platforms) calls ``answer`` so citations are th
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,7 @@ def _citations(hits: list[Hit]) -> list[Citation]:
     ]
 
 
+@functools.lru_cache(maxsize=4096)  # the same few hundred passages, cited again and again
 def snippet(markdown: str, limit: int = SNIPPET_CHARS) -> str:
     """The start of an answer as plain text: code blocks and Markdown marks removed."""
     plain = re.sub(r"```.*?```", " ", markdown, flags=re.DOTALL)

@@ -51,6 +51,11 @@ def open_retriever(
         )
     cache_size = 0
     if serving:
+        import faiss
+
+        # One question is a tiny search: FAISS's OpenMP threads would only spin against the
+        # encoder's threads and the other requests for the two cores.
+        faiss.omp_set_num_threads(1)
         if settings.onnx and onnx_available(settings.index_dir):
             # The index's exported encoder: the same vectors, faster, and PyTorch never loads.
             model = OnnxEmbedder(settings.index_dir)

@@ -61,7 +61,7 @@ _INSTRUCTION = re.compile(r"\b(" + "|".join(_DOCKERFILE_INSTRUCTIONS) + r")\b")
 
 
 # Bump when tokenisation changes in a way that makes built indexes stale.
-TOKENIZER_REVISION = 2
+TOKENIZER_REVISION = 3
 
 
 def signature() -> str:
@@ -128,7 +128,9 @@ def tokenize(text: str) -> list[str]:
 
 def _latin_tokens(text: str) -> list[str]:
     words = [w for w in _WORD.findall(text) if w not in EN_STOPWORDS]
-    return _stemmer().stemWords(words) if words else []
+    # A stem can be a stopword too ("ons" -> "on", "aboutness" -> "about"): dropped as well.
+    stems = _stemmer().stemWords(words) if words else []
+    return [s for s in stems if s not in EN_STOPWORDS]
 
 
 def _chinese_tokens(run: str) -> list[str]:

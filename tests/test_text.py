@@ -80,3 +80,8 @@ def test_phrases() -> None:
 )
 def test_looks_like_follow_up(question: str, expected: bool) -> None:
     assert text.looks_like_follow_up(question) is expected
+
+
+def test_stems_that_are_stopwords_are_dropped() -> None:
+    # Found by hypothesis (tests/test_properties.py): Snowball turns "ons" into "on".
+    assert text.tokenize("ons aboutness") == []

@@ -1,0 +1,246 @@
+"""Growth with corpus size: synthetic corpora of N passages, built and served for real.
+
+For each size: generate a corpus from the real entries (titles varied, questions sampled,
+answer paragraphs sampled and shuffled; nothing is committed), run `dockfaq build` (time, size
+on disk, flat or HNSW), start `dockfaq serve` (time to /readyz, RSS), ask the evaluation
+questions one at a time (p50/p95), and, for an HNSW index, measure recall@10 against exact
+search with the real query embeddings.
+
+    .venv/bin/python bench/growth.py --sizes 1000 10000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load import post_json, run_load  # noqa: E402
+from service import corpus  # noqa: E402
+
+DOCKFAQ = str(ROOT / ".venv" / "bin" / "dockfaq")
+VARIANTS = [
+    "in practice",
+    "step by step",
+    "for beginners",
+    "on Linux",
+    "in CI",
+    "explained",
+    "common pitfalls",
+    "quick reference",
+    "with examples",
+    "on a server",
+]
+VARIANTS_ZH = [
+    "实践",
+    "分步说明",
+    "入门",
+    "在 Linux 上",
+    "在 CI 中",
+    "详解",
+    "常见坑",
+    "速查",
+    "附示例",
+    "在服务器上",
+]
+
+
+def generate(size: int, target: Path, seed: int = 7) -> int:
+    """Write ``size`` passages (``size // 2`` bilingual entries) under ``target``."""
+    rng = random.Random(seed)
+    entries = corpus.load(ROOT / "corpus")
+    count = size // 2
+    for n in range(count):
+        base = entries[n % len(entries)]
+        variant = n // len(entries)
+        entry_id = f"{base.id}-v{n}"
+        front = {
+            "id": entry_id,
+            "topic": base.topic,
+            "title": {
+                "en": f"{base.title['en']} ({VARIANTS[variant % len(VARIANTS)]} {variant})",
+                "zh": f"{base.title['zh']}（{VARIANTS_ZH[variant % len(VARIANTS_ZH)]} {variant}）",
+            },
+            "questions": {
+                language: rng.sample(list(base.questions[language]), 1) for language in ("en", "zh")
+            },
+            "sources": list(base.sources),
+            "tags": list(base.tags),
+        }
+        answers = {language: _shuffle(base.answers[language], rng) for language in ("en", "zh")}
+        text = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n"
+        text += f"## en\n{answers['en']}\n\n## zh\n{answers['zh']}\n"
+        path = target / base.topic / f"{entry_id}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return count * 2
+
+
+def _shuffle(answer: str, rng: random.Random) -> str:
+    """A paraphrase by recombination: some of the answer's paragraphs, in another order."""
+    paragraphs = [p for p in answer.split("\n\n") if p.strip()]
+    keep = rng.sample(paragraphs, max(1, min(len(paragraphs), rng.randint(2, 3))))
+    return "\n\n".join(keep)
+
+
+def _du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _questions() -> list[str]:
+    lines = (ROOT / "tests" / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["q"] for line in lines if line.strip()]
+
+
+def recall_at_10(index_dir: Path, questions: list[str]) -> float | None:
+    """recall@10 of the saved HNSW index against exact search over the same vectors."""
+    import faiss
+
+    from service.embedding import SentenceTransformerEmbedder
+    from service.retrieval import HNSW_EF_SEARCH
+
+    graph = faiss.read_index(str(index_dir / "dense.faiss"))
+    if not hasattr(graph, "hnsw"):
+        return None
+    vectors = graph.reconstruct_n(0, graph.ntotal)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    graph.hnsw.efSearch = HNSW_EF_SEARCH
+    queries = SentenceTransformerEmbedder().encode(questions[:500])
+    _, truth = exact.search(queries, 10)
+    _, found = graph.search(queries, 10)
+    hits = sum(len(set(a) & set(b)) for a, b in zip(found, truth, strict=True))
+    return round(hits / truth.size, 4)
+
+
+def measure(size: int, work: Path, duration: float) -> dict[str, Any]:
+    corpus_dir, index_dir, data_dir = work / "corpus", work / "index", work / "data"
+    passages = generate(size, corpus_dir)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "DOCKFAQ_CORPUS_DIR": str(corpus_dir),
+        "DOCKFAQ_INDEX_DIR": str(index_dir),
+        "DOCKFAQ_DATA_DIR": str(data_dir),
+    }
+    started = time.perf_counter()
+    subprocess.run([DOCKFAQ, "build"], env=env, check=True, stdout=subprocess.DEVNULL)
+    build_s = time.perf_counter() - started
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    port = 18000 + size % 1000
+    log = (work / "serve.log").open("wb")
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [DOCKFAQ, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"server exited: see {work / 'serve.log'}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        ready_s = time.perf_counter() - started
+        questions = _questions()
+        result = asyncio.run(
+            run_load(base, post_json("/chat", "message"), questions, 1, duration, warmup=2)
+        )
+        rss = _rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "passages": passages,
+        "vectors": manifest["vectors"],
+        "dense_index": manifest.get("dense_index", "flat"),
+        "build_s": round(build_s, 1),
+        "index_mb": round(_du(index_dir) / 2**20, 1),
+        "ready_s": round(ready_s, 2),
+        "rss_mb": round(rss, 1),
+        "p50_ms": result.p50_ms,
+        "p95_ms": result.p95_ms,
+        "rps_c1": result.rps,
+        "errors": result.errors,
+        "recall_at_10": recall_at_10(index_dir, questions),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of questions")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "growth.json")
+    args = parser.parse_args()
+    rows = []
+    for size in args.sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"dockfaq-growth-{size}-"))
+        try:
+            row = measure(size, work, args.duration)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    header = (
+        "passages",
+        "vectors",
+        "index",
+        "build s",
+        "index MB",
+        "ready s",
+        "RSS MB",
+        "p50 ms",
+        "p95 ms",
+        "recall@10",
+    )
+    print(" | ".join(header))
+    for r in rows:
+        print(
+            " | ".join(
+                str(v)
+                for v in (
+                    r["passages"],
+                    r["vectors"],
+                    r["dense_index"],
+                    r["build_s"],
+                    r["index_mb"],
+                    r["ready_s"],
+                    r["rss_mb"],
+                    r["p50_ms"],
+                    r["p95_ms"],
+                    r["recall_at_10"] or "-",
+                )
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
