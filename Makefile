@@ -16,7 +16,7 @@ run: $(VENV)/.installed
 	$(BIN)/dockfaq serve
 
 test: $(VENV)/.installed-dev system-deps $(COMPOSE_SCHEMA)
-	$(BIN)/ruff check service tests
+	$(BIN)/ruff check service tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

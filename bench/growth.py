@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import post_json, run_load  # noqa: E402
+from bench.load import Questions, post_json, run_load  # noqa: E402
 from service import corpus  # noqa: E402
 
 DOCKFAQ = str(ROOT / ".venv" / "bin" / "dockfaq")
@@ -169,8 +169,9 @@ def measure(size: int, work: Path, duration: float) -> dict[str, Any]:
             time.sleep(0.1)
         ready_s = time.perf_counter() - started
         questions = _questions()
+        asking = Questions(questions, vary=True)  # distinct texts: no answer from a cache
         result = asyncio.run(
-            run_load(base, post_json("/chat", "message"), questions, 1, duration, warmup=2)
+            run_load(base, post_json("/chat", "message"), asking, 1, duration, warmup=2)
         )
         rss = _rss_mb(server.pid)
     finally:

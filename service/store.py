@@ -86,12 +86,16 @@ def build(
         for view in views(passage):
             texts.append(view)
             owners.append(position)
-    matrix = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    for start in range(0, len(texts), batch_size):
-        chunk = texts[start : start + batch_size]
-        matrix[start : start + len(chunk)] = embedder.encode(chunk)
+    # Each distinct text is embedded once (entries share questions, and titles repeat).
+    distinct = list(dict.fromkeys(texts))
+    unique = np.zeros((len(distinct), embedder.dimension), dtype=np.float32)
+    for start in range(0, len(distinct), batch_size):
+        chunk = distinct[start : start + batch_size]
+        unique[start : start + len(chunk)] = embedder.encode(chunk)
         if progress:
             progress(len(chunk))
+    row = {text_: i for i, text_ in enumerate(distinct)}
+    matrix = unique[[row[t] for t in texts]] if texts else unique
     vectors = dense_index(matrix, hnsw_above)
 
     tags = tags or {}
