@@ -100,9 +100,9 @@ def test_slack(server: str, platform: FakePlatform) -> None:
         "docker save 和 docker export 有什么区别", "Ev" + uuid.uuid4().hex
     )
     body = json.dumps(event).encode()
-    started = time.monotonic()
-    assert _slack(server, body).status_code == 200
-    assert time.monotonic() - started < 3  # acknowledged within Slack's 3 seconds
+    acknowledged = _slack(server, body)
+    # The acknowledgement carries no answer: that comes separately, in the thread.
+    assert acknowledged.status_code == 200 and acknowledged.content == b""
     retry = _slack(server, body, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"})
     assert retry.status_code == 200
     [post] = platform.wait_for("/api/chat.postMessage")
