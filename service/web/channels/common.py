@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from service import text
 from service.errors import NotReady
 from service.web.routes.chat import respond
 from service.web.schemas import MAX_MESSAGE_CHARS, ChatRequest, ChatResponse, Citation
@@ -66,13 +68,36 @@ def count(state: AppState, platform: str, outcome: str) -> None:
     state.metrics.channel_events.labels(platform, outcome).inc()
 
 
-def problem(question: str) -> str | None:
+@dataclass(frozen=True)
+class Notice:
+    """What a platform posts instead of an answer: an empty or overlong question, or a
+    server that is still loading its index."""
+
+    text: str
+    language: str
+
+
+def _problem(question: str) -> str | None:
     """The label of the reply for a question that cannot be asked, else None."""
     if not question.strip():
         return "empty"
     if len(question) > MAX_MESSAGE_CHARS:
         return "too_long"
     return None
+
+
+async def answer_or_notice(
+    state: AppState, question: str, conversation_id: str
+) -> ChatResponse | Notice:
+    """The answer every platform renders in its own way, or the notice to post instead."""
+    language = text.detect_language(question)
+    issue = _problem(question)
+    if issue:
+        return Notice(LABELS[language][issue], language)
+    try:
+        return await ask(state, question, conversation_id)
+    except NotReady:
+        return Notice(LABELS[language]["starting"], language)
 
 
 async def ask(state: AppState, question: str, conversation_id: str) -> ChatResponse:

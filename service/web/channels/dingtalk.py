@@ -14,8 +14,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from service import text
-from service.errors import NotReady
 from service.web.channels import common
 from service.web.state import AppState, app_state
 
@@ -63,14 +61,9 @@ async def dingtalk(request: Request) -> JSONResponse:
 
 
 async def _reply(state: AppState, question: str, conversation: str) -> tuple[str, str]:
-    language = text.detect_language(question)
-    issue = common.problem(question)
-    if issue:
-        return "dockfaq", common.LABELS[language][issue]
-    try:
-        response = await common.ask(state, question, conversation)
-    except NotReady:
-        return "dockfaq", common.LABELS[language]["starting"]
-    cited = common.sources(response)
-    title = cited[0].title if response.answered and cited else "dockfaq"
-    return title, common.markdown(response, state.settings.public_url, MARKDOWN_LIMIT)
+    reply = await common.answer_or_notice(state, question, conversation)
+    if isinstance(reply, common.Notice):
+        return "dockfaq", reply.text
+    cited = common.sources(reply)
+    title = cited[0].title if reply.answered and cited else "dockfaq"
+    return title, common.markdown(reply, state.settings.public_url, MARKDOWN_LIMIT)

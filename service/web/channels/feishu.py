@@ -22,8 +22,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 
-from service import text
-from service.errors import NotReady
 from service.web.channels import common
 from service.web.state import AppState, app_state
 
@@ -154,15 +152,10 @@ async def _answer(state: AppState, message: dict[str, Any]) -> None:
 
 
 async def _reply_text(state: AppState, question: str, conversation: str) -> tuple[str, str]:
-    language = text.detect_language(question)
-    issue = common.problem(question)
-    if issue:
-        return common.LABELS[language][issue], language
-    try:
-        response = await common.ask(state, question, conversation)
-    except NotReady:
-        return common.LABELS[language]["starting"], language
-    return common.markdown(response, state.settings.public_url, POST_LIMIT), response.language
+    reply = await common.answer_or_notice(state, question, conversation)
+    if isinstance(reply, common.Notice):
+        return reply.text, reply.language
+    return common.markdown(reply, state.settings.public_url, POST_LIMIT), reply.language
 
 
 class TokenCache:

@@ -11,8 +11,6 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from service import text
-from service.errors import NotReady
 from service.web.channels import common
 from service.web.state import AppState, app_state
 
@@ -56,12 +54,7 @@ def _fields(body: bytes, content_type: str) -> dict[str, Any]:
 
 
 async def _reply(state: AppState, question: str, conversation: str) -> str:
-    language = text.detect_language(question)
-    issue = common.problem(question)
-    if issue:
-        return common.LABELS[language][issue]
-    try:
-        response = await common.ask(state, question, conversation)
-    except NotReady:
-        return common.LABELS[language]["starting"]
-    return common.markdown(response, state.settings.public_url, POST_LIMIT)
+    reply = await common.answer_or_notice(state, question, conversation)
+    if isinstance(reply, common.Notice):
+        return reply.text
+    return common.markdown(reply, state.settings.public_url, POST_LIMIT)

@@ -12,9 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import SignatureVerifier
 
-from service import text
 from service.conversations import Feedback, now
-from service.errors import NotReady
 from service.web.channels import common
 from service.web.schemas import ChatResponse
 from service.web.state import AppState, app_state
@@ -150,15 +148,10 @@ async def _thank(state: AppState, payload: dict[str, Any], language: str) -> Non
 
 async def _message(state: AppState, question: str, conversation: str) -> dict[str, Any]:
     """The Slack message (``text`` and ``blocks``) answering ``question``."""
-    language = text.detect_language(question)
-    issue = common.problem(question)
-    if issue:
-        return _notice(common.LABELS[language][issue])
-    try:
-        response = await common.ask(state, question, conversation)
-    except NotReady:
-        return _notice(common.LABELS[language]["starting"])
-    return render(response, state.settings.public_url)
+    reply = await common.answer_or_notice(state, question, conversation)
+    if isinstance(reply, common.Notice):
+        return _notice(reply.text)
+    return render(reply, state.settings.public_url)
 
 
 def _notice(text: str) -> dict[str, Any]:
