@@ -118,7 +118,7 @@ def recall_at_10(index_dir: Path, questions: list[str]) -> float | None:
     """recall@10 of the saved HNSW index against exact search over the same vectors."""
     import faiss
 
-    from service.embedding import SentenceTransformerEmbedder
+    from service.embedding import OnnxEmbedder
     from service.retrieval import HNSW_EF_SEARCH
 
     graph = faiss.read_index(str(index_dir / "dense.faiss"))
@@ -128,7 +128,7 @@ def recall_at_10(index_dir: Path, questions: list[str]) -> float | None:
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
     graph.hnsw.efSearch = HNSW_EF_SEARCH
-    queries = SentenceTransformerEmbedder().encode(questions[:500])
+    queries = OnnxEmbedder(index_dir).encode(questions[:500])  # the encoder that made it
     _, truth = exact.search(queries, 10)
     _, found = graph.search(queries, 10)
     hits = sum(len(set(a) & set(b)) for a, b in zip(found, truth, strict=True))

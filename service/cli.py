@@ -65,6 +65,8 @@ def build(
                 model,
                 bar.update,
                 hnsw_above=settings.hnsw_above,
+                onnx=settings.onnx,
+                quantize=settings.quantize,
             )
     except DockfaqError as exc:
         _fail(str(exc))

@@ -47,18 +47,24 @@ def open_retriever(
         model = model or embedder(settings)
         log.warning("no index in %s: building one from %s", settings.index_dir, settings.corpus_dir)
         store.build_from_corpus(
-            settings.corpus_dir, settings.index_dir, model, hnsw_above=settings.hnsw_above
+            settings.corpus_dir,
+            settings.index_dir,
+            model,
+            hnsw_above=settings.hnsw_above,
+            onnx=settings.onnx,
+            quantize=settings.quantize,
         )
     cache_size = 0
+    if settings.onnx and onnx_available(settings.index_dir):
+        # The index's exported encoder made its vectors: questions are embedded with the same
+        # weights, faster, and PyTorch never loads.
+        model = OnnxEmbedder(settings.index_dir)
     if serving:
         import faiss
 
         # One question is a tiny search: FAISS's OpenMP threads would only spin against the
         # encoder's threads and the other requests for the two cores.
         faiss.omp_set_num_threads(1)
-        if settings.onnx and onnx_available(settings.index_dir):
-            # The index's exported encoder: the same vectors, faster, and PyTorch never loads.
-            model = OnnxEmbedder(settings.index_dir)
         model = BatchingEmbedder(
             model or embedder(settings), settings.batch_max, settings.batch_wait_ms
         )

@@ -18,7 +18,7 @@ import numpy as np
 
 from service import __version__, text
 from service.corpus import Passage
-from service.embedding import ONNX_FILES, Embedder
+from service.embedding import ONNX_FILES, Embedder, build_encoder
 from service.errors import IndexMismatch, IndexNotBuilt
 
 SCHEMA_VERSION = 1
@@ -36,6 +36,7 @@ Progress = Callable[[int], None]
 HNSW_ABOVE = 100_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
+CALIBRATION_TEXTS = 256
 
 
 @dataclass
@@ -63,8 +64,8 @@ def passage_tokens(passage: Passage, tags: tuple[str, ...] = ()) -> list[str]:
     return text.tokenize(" ".join([passage.title, *passage.questions, passage.text, *tags]))
 
 
-def index_version(corpus_sha256: str, model: str) -> str:
-    key = f"{SCHEMA_VERSION}|{model}|{text.signature()}|{corpus_sha256}".encode()
+def index_version(corpus_sha256: str, model: str, precision: str = "float32") -> str:
+    key = f"{SCHEMA_VERSION}|{model}|{precision}|{text.signature()}|{corpus_sha256}".encode()
     return hashlib.sha256(key).hexdigest()[:12]
 
 
@@ -86,8 +87,10 @@ def build(
         for view in views(passage):
             texts.append(view)
             owners.append(position)
-    # Each distinct text is embedded once (entries share questions, and titles repeat).
-    distinct = list(dict.fromkeys(texts))
+    # Each distinct text is embedded once (entries share questions, and titles repeat), in
+    # batches of similar length: a batch is padded to its longest text, so a title batched
+    # with answers would cost as much as an answer.
+    distinct = sorted(dict.fromkeys(texts), key=len)
     unique = np.zeros((len(distinct), embedder.dimension), dtype=np.float32)
     for start in range(0, len(distinct), batch_size):
         chunk = distinct[start : start + batch_size]
@@ -98,6 +101,7 @@ def build(
     matrix = unique[[row[t] for t in texts]] if texts else unique
     vectors = dense_index(matrix, hnsw_above)
 
+    precision = str(getattr(embedder, "precision", "float32"))
     tags = tags or {}
     tokens = [passage_tokens(p, tags.get(p.entry_id, ())) for p in passages]
     bm25 = bm25s.BM25()
@@ -105,7 +109,7 @@ def build(
 
     manifest = {
         "schema_version": SCHEMA_VERSION,
-        "index_version": index_version(corpus_sha256, embedder.name),
+        "index_version": index_version(corpus_sha256, embedder.name, precision),
         "embedding_model": embedder.name,
         "dimension": embedder.dimension,
         "tokenizer": text.signature(),
@@ -114,6 +118,7 @@ def build(
         "passages": len(passages),
         "vectors": len(texts),
         "dense_index": "hnsw" if len(texts) > hnsw_above else "flat",
+        "encoder_precision": precision,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "package_version": __version__,
     }
@@ -272,24 +277,41 @@ def build_from_corpus(
     embedder: Embedder,
     progress: Progress | None = None,
     hnsw_above: int = HNSW_ABOVE,
+    onnx: bool = True,
+    quantize: bool = True,
 ) -> Index:
     """``dockfaq build``: load and validate the corpus, build the index, swap it into place.
 
-    A corpus error raises before anything is written, so the previous index stays untouched.
+    ``onnx``: embed with ``embedder`` exported to ONNX (int8 weights when ``quantize``) and
+    keep that encoder in the index, for the server to embed questions with; else with
+    ``embedder`` itself. A corpus error raises before anything is written, so the previous
+    index stays untouched.
     """
     from service import corpus
 
     entries = corpus.load(corpus_dir)
-    index = build(
-        corpus.passages(entries),
-        embedder,
-        corpus.fingerprint(corpus_dir),
-        tags={e.id: e.tags for e in entries},
-        progress=progress,
-        hnsw_above=hnsw_above,
-    )
-    save(index, index_dir, embedder)
+    passages = corpus.passages(entries)
+    with tempfile.TemporaryDirectory(prefix="dockfaq-encoder-") as workdir:
+        calibration = calibration_texts(passages) if quantize else None
+        encoder = build_encoder(embedder, Path(workdir), calibration) if onnx else embedder
+        index = build(
+            passages,
+            encoder,
+            corpus.fingerprint(corpus_dir),
+            tags={e.id: e.tags for e in entries},
+            progress=progress,
+            hnsw_above=hnsw_above,
+        )
+        save(index, index_dir, encoder)
     return index
+
+
+def calibration_texts(passages: list[Passage], count: int = CALIBRATION_TEXTS) -> list[str]:
+    """Texts spread evenly over the corpus's views (titles, questions and answers) for
+    measuring the encoder's activation ranges before quantising it; the same every build."""
+    texts = list(dict.fromkeys(view for passage in passages for view in views(passage)))
+    step = max(1, len(texts) // count)
+    return texts[::step][:count]
 
 
 def stale_reason(corpus_dir: Path, index_dir: Path, model: str) -> str | None:

@@ -125,8 +125,16 @@ def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> P
 
 
 @pytest.fixture(scope="session")
-def real_retriever(real_index_dir: Path, real_embedder) -> Retriever:  # type: ignore[no-untyped-def]
-    return Retriever(store.load(real_index_dir, real_embedder), real_embedder)
+def served_embedder(real_index_dir: Path):  # type: ignore[no-untyped-def]
+    """The encoder the index carries (int8 ONNX): what embeds questions in production."""
+    from service.embedding import OnnxEmbedder
+
+    return OnnxEmbedder(real_index_dir)
+
+
+@pytest.fixture(scope="session")
+def real_retriever(real_index_dir: Path, served_embedder) -> Retriever:  # type: ignore[no-untyped-def]
+    return Retriever(store.load(real_index_dir, served_embedder), served_embedder)
 
 
 @pytest.fixture(scope="session")

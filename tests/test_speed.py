@@ -90,13 +90,16 @@ def test_a_failing_model_fails_every_waiting_caller_and_the_worker_survives() ->
 
 
 @pytest.mark.slow
-def test_batched_real_model_matches_one_by_one(real_embedder) -> None:  # type: ignore[no-untyped-def]
-    batcher = BatchingEmbedder(real_embedder, max_batch=16, max_wait_ms=5)
+def test_batched_served_encoder_matches_one_by_one(served_embedder) -> None:  # type: ignore[no-untyped-def]
+    """The int8 encoder too: its quantisation ranges are fixed, so a question's vector (and
+    answer) does not depend on what else the server is answering."""
+    assert served_embedder.precision == "int8"
+    batcher = BatchingEmbedder(served_embedder, max_batch=16, max_wait_ms=5)
     questions = [f"{q} ({n})" for n in range(3) for q in QUESTIONS]
     with ThreadPoolExecutor(max_workers=len(questions)) as pool:
         batched = list(pool.map(lambda q: batcher.encode([q]), questions))
     for question, vector in zip(questions, batched, strict=True):
-        alone = real_embedder.encode([question])
+        alone = served_embedder.encode([question])
         assert np.allclose(vector, alone, atol=1e-5), question
     assert batcher.batches < len(questions)
     batcher.close()
@@ -197,16 +200,16 @@ def test_an_index_over_the_threshold_is_hnsw_and_ranks_like_flat(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_the_onnx_encoder_in_the_index_matches_the_model(
-    real_index_dir: Path,
-    real_embedder,  # type: ignore[no-untyped-def]
-) -> None:
-    from service.embedding import OnnxEmbedder, onnx_available
+def test_the_exported_encoder_matches_the_model(real_embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from service.embedding import OnnxEmbedder
 
-    manifest = store.read_manifest(real_index_dir)
-    assert manifest["encoder"] == "onnx" and onnx_available(real_index_dir)
-    onnx = OnnxEmbedder(real_index_dir)
-    assert (onnx.name, onnx.dimension) == (real_embedder.name, real_embedder.dimension)
+    assert real_embedder.export_onnx(tmp_path)
+    onnx = OnnxEmbedder(tmp_path)
+    assert (onnx.name, onnx.dimension, onnx.precision) == (
+        real_embedder.name,
+        real_embedder.dimension,
+        "float32",
+    )
     questions = [f"{q} {n}" for n in range(3) for q in QUESTIONS] + ["docker 镜像和容器的区别"]
     together = onnx.encode(questions)
     assert np.allclose(together, real_embedder.encode(questions), atol=1e-5)
@@ -215,7 +218,29 @@ def test_the_onnx_encoder_in_the_index_matches_the_model(
 
 
 @pytest.mark.slow
-def test_serving_uses_the_onnx_encoder_unless_told_not_to(real_index_dir: Path) -> None:
+def test_the_index_is_embedded_by_the_int8_encoder_it_carries(
+    real_index_dir: Path,
+    real_embedder,  # type: ignore[no-untyped-def]
+    served_embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    from service.embedding import onnx_available
+
+    manifest = store.read_manifest(real_index_dir)
+    assert manifest["encoder"] == "onnx" and onnx_available(real_index_dir)
+    assert manifest["encoder_precision"] == served_embedder.precision == "int8"
+    # The passages' vectors are the carried encoder's, so questions and passages match.
+    index = store.load(real_index_dir, served_embedder)
+    texts = [view for passage in index.passages[:6] for view in store.views(passage)]
+    stored = index.vectors.reconstruct_n(0, len(texts))
+    assert np.allclose(stored, served_embedder.encode(texts), atol=1e-4)
+    # Close to the float model's, not equal to it.
+    questions = [f"{q} {n}" for n in range(3) for q in QUESTIONS]
+    cosines = (served_embedder.encode(questions) * real_embedder.encode(questions)).sum(axis=1)
+    assert cosines.min() > 0.97 and cosines.max() < 0.99999
+
+
+@pytest.mark.slow
+def test_serving_and_eval_use_the_onnx_encoder_unless_told_not_to(real_index_dir: Path) -> None:
     from service import engine
     from service.embedding import OnnxEmbedder, SentenceTransformerEmbedder
 
@@ -226,9 +251,9 @@ def test_serving_uses_the_onnx_encoder_unless_told_not_to(real_index_dir: Path) 
     plain = engine.open_retriever(settings.model_copy(update={"onnx": False}), serving=True)
     assert isinstance(plain.embedder, BatchingEmbedder)
     assert isinstance(plain.embedder.inner, SentenceTransformerEmbedder)
-    for question in QUESTIONS:
-        assert [h.entry_id for h in served.search(question)] == [
-            h.entry_id for h in plain.search(question)
-        ]
+    for question in QUESTIONS:  # float questions against int8 passages: the same answers
+        assert served.search(question)[0].entry_id == plain.search(question)[0].entry_id
+    # `dockfaq eval` and `ask` measure what is served.
+    assert isinstance(engine.open_retriever(settings).embedder, OnnxEmbedder)
     for retriever in (served, plain):
         retriever.embedder.close()  # type: ignore[attr-defined]

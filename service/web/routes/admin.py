@@ -54,7 +54,12 @@ def rebuild(state: AppState, current: Retriever) -> Retriever:
     Retriever they started with, new ones get the new one (one attribute assignment)."""
     settings = state.settings
     store.build_from_corpus(
-        settings.corpus_dir, settings.index_dir, current.embedder, hnsw_above=settings.hnsw_above
+        settings.corpus_dir,
+        settings.index_dir,
+        current.embedder,
+        hnsw_above=settings.hnsw_above,
+        onnx=settings.onnx,
+        quantize=settings.quantize,
     )
     fresh = Retriever(
         store.load(settings.index_dir, current.embedder),
