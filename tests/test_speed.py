@@ -7,6 +7,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -219,9 +220,7 @@ def test_the_exported_encoder_matches_the_model(real_embedder, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_the_index_is_embedded_by_the_int8_encoder_it_carries(
-    real_index_dir: Path,
-    real_embedder,  # type: ignore[no-untyped-def]
-    served_embedder,  # type: ignore[no-untyped-def]
+    real_index_dir: Path, real_embedder: Any, served_embedder: Any
 ) -> None:
     from service.embedding import onnx_available
 
