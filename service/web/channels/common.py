@@ -146,14 +146,24 @@ def _link(citation: Citation, public_url: str) -> str:
     return f"{public_url}/#/entry/{citation.id}" if public_url else citation.id
 
 
-def fit(text: str, limit: int, response: ChatResponse, public_url: str) -> str:
+def markdown_link(text: str, url: str) -> str:
+    return f"[{text}]({url})"
+
+
+def fit(
+    text: str,
+    limit: int,
+    response: ChatResponse,
+    public_url: str,
+    link: Callable[[str, str], str] = markdown_link,
+) -> str:
     """``text`` itself when it fits; else cut at a paragraph, line or sentence end, with any
-    open code block closed and a link to the rest."""
+    open code block closed and a link to the rest, written by ``link(text, url)``."""
     if len(text) <= limit:
         return text
     labels = LABELS[response.language]
     url = full_answer_url(public_url, response)
-    tail = f"\n\n… {labels['cut']}" + (f" [{labels['more']}]({url})" if url else "")
+    tail = f"\n\n… {labels['cut']}" + (f" {link(labels['more'], url)}" if url else "")
     budget = max(limit - len(tail) - len("\n```"), 0)
     head = cut(text, budget)
     if head.count("```") % 2:

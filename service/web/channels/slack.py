@@ -161,7 +161,13 @@ def _notice(text: str) -> dict[str, Any]:
 def render(response: ChatResponse, public_url: str) -> dict[str, Any]:
     """Block Kit: the answer, the sources as links, and 👍/👎 buttons feeding /feedback."""
     labels = common.LABELS[response.language]
-    answer = _fit_mrkdwn(mrkdwn(response.answer), response, public_url)
+    answer = common.fit(
+        mrkdwn(response.answer),
+        SECTION_LIMIT,
+        response,
+        public_url,
+        lambda text, url: f"<{url}|{text}>",
+    )
     blocks: list[dict[str, Any]] = [_section(answer)]
     links = [
         f"[{c.n}] <{escape(c.url)}|{escape(c.title)}>" if c.url else f"[{c.n}] {escape(c.title)}"
@@ -181,19 +187,6 @@ def render(response: ChatResponse, public_url: str) -> dict[str, Any]:
         }
     )
     return {"text": answer, "blocks": blocks}
-
-
-def _fit_mrkdwn(text: str, response: ChatResponse, public_url: str) -> str:
-    """Cut converted text to a section's limit, with a Slack-style link to the rest."""
-    if len(text) <= SECTION_LIMIT:
-        return text
-    labels = common.LABELS[response.language]
-    url = common.full_answer_url(public_url, response)
-    tail = f"\n\n… {labels['cut']}" + (f" <{url}|{labels['more']}>" if url else "")
-    head = common.cut(text, SECTION_LIMIT - len(tail) - len("\n```"))
-    if head.count("```") % 2:
-        head += "\n```"
-    return head + tail
 
 
 def _section(text: str) -> dict[str, Any]:
