@@ -370,8 +370,8 @@ def build_encoder(model: Embedder, workdir: Path, calibration: list[str] | None 
     with, so both sides of every comparison come from the same weights.
 
     That is ``model`` exported to ONNX in ``workdir`` (int8, calibrated on ``calibration``,
-    when given) when it can be,
-    an already exported encoder as it is (a server rebuilding its index), else ``model``.
+    when given) when it can be; an already exported encoder as it is (a server rebuilding
+    its index); else ``model``.
     """
     if isinstance(getattr(model, "inner", model), OnnxEmbedder):
         return model
