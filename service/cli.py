@@ -50,7 +50,10 @@ def build(
     try:
         if if_stale:
             reason = store.stale_reason(
-                settings.corpus_dir, settings.index_dir, settings.embedding_model
+                settings.corpus_dir,
+                settings.index_dir,
+                settings.embedding_model,
+                store.wanted_precision(settings.onnx, settings.quantize),
             )
             if reason is None:
                 typer.echo(f"index in {settings.index_dir} is up to date")

@@ -314,8 +314,22 @@ def calibration_texts(passages: list[Passage], count: int = CALIBRATION_TEXTS) -
     return texts[::step][:count]
 
 
-def stale_reason(corpus_dir: Path, index_dir: Path, model: str) -> str | None:
-    """Why the index must be rebuilt for this corpus and model, or None when it is current."""
+def wanted_precision(onnx: bool, quantize: bool) -> str:
+    """The precision of the encoder that `dockfaq build` makes with these settings."""
+    import importlib.util
+
+    exported = onnx and importlib.util.find_spec("onnxruntime") is not None
+    return "int8" if exported and quantize else "float32"
+
+
+def stale_reason(
+    corpus_dir: Path, index_dir: Path, model: str, precision: str | None = None
+) -> str | None:
+    """Why the index must be rebuilt for this corpus and model, or None when it is current.
+
+    ``precision`` (see :func:`wanted_precision`) is checked against an exported encoder only:
+    a model that cannot export itself builds with its own precision, whatever is asked.
+    """
     from service import corpus
 
     try:
@@ -325,4 +339,10 @@ def stale_reason(corpus_dir: Path, index_dir: Path, model: str) -> str | None:
         return str(exc)
     if manifest.get("corpus_sha256") != corpus.fingerprint(corpus_dir):
         return f"the corpus in {corpus_dir} changed since the index was built"
+    built = manifest.get("encoder_precision", "float32")  # indexes from before int8 lack it
+    if precision is not None and manifest.get("encoder") == "onnx" and built != precision:
+        return (
+            f"the index's encoder is {built} but the settings ask for {precision} "
+            "(DOCKFAQ_ONNX, DOCKFAQ_QUANTIZE)"
+        )
     return None

@@ -104,6 +104,21 @@ def test_stale_reason(tmp_path: Path) -> None:
     store.build_from_corpus(corpus_dir, index_dir, FakeEmbedder())
     assert store.stale_reason(corpus_dir, index_dir, "fake-hash") is None
     assert "embedding model" in (store.stale_reason(corpus_dir, index_dir, "other") or "")
+    # The fake model cannot export itself: it builds in float whatever the settings ask.
+    assert store.stale_reason(corpus_dir, index_dir, "fake-hash", "int8") is None
+    # An exported encoder is rebuilt when its precision is not the one asked for, or unknown
+    # (an index made before int8 encoders records none).
+    manifest_path = index_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "encoder": "onnx"}))
+    assert store.stale_reason(corpus_dir, index_dir, "fake-hash", "float32") is None
+    reason = store.stale_reason(corpus_dir, index_dir, "fake-hash", "int8") or ""
+    assert "encoder is float32 but the settings ask for int8" in reason
+    del manifest["encoder_precision"]
+    manifest_path.write_text(json.dumps({**manifest, "encoder": "onnx"}))
+    assert "encoder is float32" in (
+        store.stale_reason(corpus_dir, index_dir, "fake-hash", "int8") or ""
+    )
     write_entry(corpus_dir, id="third-entry", topic="base-image")
     assert "changed" in (store.stale_reason(corpus_dir, index_dir, "fake-hash") or "")
 
