@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from service import text
+from service import lexicon, text
 from service.cache import LRUCache
 from service.corpus import Passage
 from service.embedding import Embedder
+from service.lexicon import Lexicon
 from service.store import Index
 
 Fusion = Literal["weighted", "rrf"]
@@ -82,7 +81,7 @@ class Retriever:
         self._candidates = min(index.vectors.ntotal, DENSE_CANDIDATES)
         if hasattr(index.vectors, "hnsw"):
             index.vectors.hnsw.efSearch = max(HNSW_EF_SEARCH, self._candidates)
-        self.entry_ids: list[str] = list(dict.fromkeys(p.entry_id for p in index.passages))
+        self.entry_ids: list[str] = lexicon.entry_ids(index.passages)
         position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
         self._passage_entry = np.array([position[p.entry_id] for p in index.passages])
         self._vector_entry = self._passage_entry[index.vector_passages]
@@ -90,28 +89,12 @@ class Retriever:
             (p.entry_id, p.language): p for p in index.passages
         }
         self.topics = {p.entry_id: p.topic for p in index.passages}
-        entry_tokens: list[set[str]] = [set() for _ in self.entry_ids]
-        entry_terms: list[set[str]] = [set() for _ in self.entry_ids]
-        for passage, tokens in zip(index.passages, index.tokens, strict=True):
-            i = position[passage.entry_id]
-            full = " ".join([passage.title, *passage.questions, passage.text])
-            entry_tokens[i].update(tokens)
-            # Word 3-grams count as terms too: an error message typed verbatim matches exactly.
-            entry_terms[i].update(text.terms(full) | text.phrases(full))
-        self._token_idf = _idf(entry_tokens)
-        self._term_idf = _idf(entry_terms)
-        # Inverted lists (item -> entries holding it): overlap costs what the question names,
-        # not what the corpus holds.
-        self._token_postings = _postings(entry_tokens)
-        self._term_postings = _postings(entry_terms)
         self._by_topic = {
             topic: np.array([i for i, e in enumerate(self.entry_ids) if self.topics[e] == topic])
             for topic in set(self.topics.values())
         }
         # A word the corpus never uses weighs like a typical word: it may be chatter or off-topic.
-        self._unknown_idf = (
-            float(np.median(list(self._token_idf.values()))) if self._token_idf else 1.0
-        )
+        self._unknown_idf = float(np.median(index.words.idf)) if len(index.words) else 1.0
 
     @property
     def version(self) -> str:
@@ -136,7 +119,7 @@ class Retriever:
             language=language or detected,
             chinese=chinese,
             tokens=tokens,
-            terms=technical | {p for p in text.phrases(question) if p in self._term_idf},
+            terms=technical | {p for p in text.phrases(question) if p in self.index.terms},
             readable=readable,
             readable_share=share,
             about_docker=text.about_docker(tokens, technical),
@@ -154,8 +137,10 @@ class Retriever:
         query = self.prepare(question, language)
         dense = self._dense(query) if mode != "bm25" else np.zeros(len(self.entry_ids))
         bm25 = self._bm25(query) if mode != "dense" else np.zeros(len(self.entry_ids))
-        exact = self._overlap(query.terms, self._term_postings, self._term_idf)
-        coverage = self._overlap(set(query.tokens), self._token_postings, self._token_idf)
+        # Inverted lists (item -> entries holding it): overlap costs what the question names,
+        # not what the corpus holds.
+        exact = self._overlap(query.terms, self.index.terms)
+        coverage = self._overlap(set(query.tokens), self.index.words)
         if mode == "dense":
             fused, confidence = dense, _calibrate(dense)
         elif mode == "bm25":
@@ -227,17 +212,15 @@ class Retriever:
             pool = pool[values >= kth]
         return sorted(pool.tolist(), key=lambda i: (-fused[i], -confidence[i]))[:k]
 
-    def _overlap(
-        self, wanted: set[str], postings: dict[str, np.ndarray], idf: dict[str, float]
-    ) -> np.ndarray:
-        """IDF-weighted share of ``wanted`` that each entry contains; unknown items weigh most."""
+    def _overlap(self, wanted: set[str], items: Lexicon) -> np.ndarray:
+        """IDF-weighted share of ``wanted`` that each entry contains."""
         scores = np.zeros(len(self.entry_ids), dtype=np.float64)
         if not wanted:
             return scores.astype(np.float32)
-        weight = {w: idf.get(w, self._unknown_idf) for w in wanted}
+        weight = items.weights(wanted, self._unknown_idf)
         total = sum(weight.values())
         for item, value in weight.items():
-            holders = postings.get(item)
+            holders = items.holding(item)
             if holders is not None:
                 scores[holders] += value
         return (scores / total).astype(np.float32)
@@ -260,19 +243,6 @@ class Retriever:
 
 def _calibrate(dense: np.ndarray, ceiling: float = DENSE_CEILING) -> np.ndarray:
     return np.clip((dense - DENSE_FLOOR) / (ceiling - DENSE_FLOOR), 0.0, 1.0)
-
-
-def _postings(sets: list[set[str]]) -> dict[str, np.ndarray]:
-    lists: dict[str, list[int]] = {}
-    for i, items in enumerate(sets):
-        for item in items:
-            lists.setdefault(item, []).append(i)
-    return {item: np.asarray(owners, dtype=np.int64) for item, owners in lists.items()}
-
-
-def _idf(sets: list[set[str]]) -> dict[str, float]:
-    df = Counter(item for items in sets for item in items)
-    return {item: math.log(1 + len(sets) / count) for item, count in df.items()}
 
 
 def _rrf(signals: list[np.ndarray]) -> np.ndarray:

@@ -16,19 +16,30 @@ from typing import Any
 
 import numpy as np
 
-from service import __version__, text
+from service import __version__, lexicon, text
 from service.corpus import Passage
 from service.embedding import ONNX_FILES, Embedder, build_encoder
 from service.errors import IndexMismatch, IndexNotBuilt
+from service.lexicon import Lexicon
 
-SCHEMA_VERSION = 1
+# 2: the lexicons (inverted lists of words and exact terms) are stored, not rebuilt at start.
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
 VECTORS = "dense.faiss"
 VECTOR_PASSAGES = "dense_passages.npy"
 BM25_DIR = "bm25"
+LEXICONS = ("lexicon-words", "lexicon-terms")
 # Files a build writes; anything else in the index directory (its README) is carried over.
-ARTIFACTS = (MANIFEST, PASSAGES, VECTORS, VECTOR_PASSAGES, BM25_DIR, *ONNX_FILES)
+ARTIFACTS = (
+    MANIFEST,
+    PASSAGES,
+    VECTORS,
+    VECTOR_PASSAGES,
+    BM25_DIR,
+    *ONNX_FILES,
+    *(f"{name}{suffix}" for name in LEXICONS for suffix in (".json", ".npz")),
+)
 
 Progress = Callable[[int], None]
 # Above this many vectors, exact (flat) search costs milliseconds per question: the vectors go
@@ -49,6 +60,8 @@ class Index:
     vectors: Any  # faiss.Index over L2-normalised vectors (inner product = cosine)
     vector_passages: np.ndarray  # vector row -> passage position
     bm25: Any  # bm25s.BM25 over ``tokens``
+    words: Lexicon  # entries by the words (``tokens``) of their passages
+    terms: Lexicon  # entries by the exact terms and word 3-grams of their passages
 
     @property
     def version(self) -> str:
@@ -106,6 +119,7 @@ def build(
     tokens = [passage_tokens(p, tags.get(p.entry_id, ())) for p in passages]
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
+    words, terms = lexicon.build(passages, tokens)
 
     manifest = {
         "schema_version": SCHEMA_VERSION,
@@ -122,7 +136,8 @@ def build(
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "package_version": __version__,
     }
-    return Index(manifest, passages, tokens, vectors, np.asarray(owners, dtype=np.int32), bm25)
+    owned = np.asarray(owners, dtype=np.int32)
+    return Index(manifest, passages, tokens, vectors, owned, bm25, words, terms)
 
 
 def dense_index(matrix: np.ndarray, hnsw_above: int = HNSW_ABOVE) -> Any:
@@ -159,6 +174,8 @@ def save(index: Index, index_dir: Path, encoder: Embedder | None = None) -> None
         faiss.write_index(index.vectors, str(staging / VECTORS))
         np.save(staging / VECTOR_PASSAGES, index.vector_passages)
         index.bm25.save(str(staging / BM25_DIR), show_progress=False)
+        for name, items in zip(LEXICONS, (index.words, index.terms), strict=True):
+            items.save(staging, name)
         if index_dir.is_dir():
             for keep in index_dir.iterdir():
                 if keep.name not in ARTIFACTS and keep.is_file():
@@ -251,13 +268,20 @@ def load(index_dir: Path, embedder: Embedder) -> Index:
         vectors = faiss.read_index(str(index_dir / VECTORS))
         owners = np.load(index_dir / VECTOR_PASSAGES)
         bm25 = bm25s.BM25.load(str(index_dir / BM25_DIR), show_progress=False)
+        words, terms = (Lexicon.load(index_dir, name) for name in LEXICONS)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise IndexNotBuilt(
             f"the index in {index_dir} is incomplete ({exc}): run 'dockfaq build'"
         ) from exc
-    if len(passages) != manifest.get("passages") or vectors.ntotal != len(owners):
+    entries = manifest.get("entries")
+    if (
+        len(passages) != manifest.get("passages")
+        or vectors.ntotal != len(owners)
+        or words.entries != entries
+        or terms.entries != entries
+    ):
         raise IndexNotBuilt(f"the index in {index_dir} is inconsistent: run 'dockfaq build'")
-    return Index(manifest, passages, tokens, vectors, owners, bm25)
+    return Index(manifest, passages, tokens, vectors, owners, bm25, words, terms)
 
 
 def _read_passages(path: Path) -> tuple[list[Passage], list[list[str]]]:
