@@ -116,8 +116,16 @@ def _questions() -> list[str]:
     return [json.loads(line)["q"] for line in lines if line.strip()]
 
 
-def recall_at_10(index_dir: Path, questions: list[str]) -> float | None:
-    """recall@10 of the saved HNSW index against exact search over the same vectors."""
+def recall_at_10(index_dir: Path, questions: list[str]) -> dict[str, float] | None:
+    """recall@10 of the saved HNSW index against exact search over the same vectors, at the
+    server's efSearch, with the real query embeddings of 500 evaluation questions.
+
+    ``by_score`` is ann-benchmarks' definition: a result counts when its cosine is within
+    1e-3 of the exact 10th best. It is the one that means something here: a synthetic corpus
+    repeats its questions word for word, and identical texts have identical vectors, so the
+    exact top 10 is often a tie among copies, broken by position (``by_id`` counts the same
+    rows, and is low on ties alone).
+    """
     import faiss
 
     from service.embedding import OnnxEmbedder
@@ -131,10 +139,11 @@ def recall_at_10(index_dir: Path, questions: list[str]) -> float | None:
     exact.add(vectors)
     graph.hnsw.efSearch = HNSW_EF_SEARCH
     queries = OnnxEmbedder(index_dir).encode(questions[:500])  # the encoder that made it
-    _, truth = exact.search(queries, 10)
-    _, found = graph.search(queries, 10)
-    hits = sum(len(set(a) & set(b)) for a, b in zip(found, truth, strict=True))
-    return round(hits / truth.size, 4)
+    truth_scores, truth = exact.search(queries, 10)
+    scores, found = graph.search(queries, 10)
+    same = sum(len(set(a) & set(b)) for a, b in zip(found, truth, strict=True))
+    close = int((scores >= truth_scores[:, -1:] - 1e-3).sum())
+    return {"by_score": round(close / truth.size, 4), "by_id": round(same / truth.size, 4)}
 
 
 def measure(size: int, work: Path, duration: float, derive_above: int) -> dict[str, Any]:
@@ -278,7 +287,7 @@ def main() -> None:
         "RSS MB",
         "p50 ms",
         "p95 ms",
-        "recall@10",
+        "recall@10 (score / id)",
     )
     print(" | ".join(header))
     for r in rows:
@@ -295,10 +304,14 @@ def main() -> None:
                     r["rss_mb"],
                     r["p50_ms"],
                     r["p95_ms"],
-                    r["recall_at_10"] or "-",
+                    _recall(r["recall_at_10"]),
                 )
             )
         )
+
+
+def _recall(recall: dict[str, float] | None) -> str:
+    return f"{recall['by_score']} / {recall['by_id']}" if recall else "-"
 
 
 if __name__ == "__main__":
