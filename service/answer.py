@@ -10,15 +10,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from service import text
+from service import smalltalk, text
 from service.retrieval import Hit, Retriever
-from service.settings import DEFAULT_THRESHOLD
 
 SNIPPET_CHARS = 200
 # Alternatives shown with a refusal must be at least this plausible; below it, show none.
-ALTERNATIVE_FLOOR = 0.2
+ALTERNATIVE_FLOOR = 0.1
 # A further entry is cited as related only when it is nearly as good as the answer.
 RELATED_RATIO = 0.75
+# A message that is confident alone but reads as a follow-up takes the reading joined with the
+# previous question when that one is at most this much less confident.
+FOLLOW_UP_SLACK = 0.05
 
 REFUSALS = {
     "en": (
@@ -68,13 +70,26 @@ def answer(
     top_k: int = 3,
     topic: str | None = None,
     language: str | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     history: Sequence[str] = (),
 ) -> Answer:
     """Answer ``question`` from the corpus: the best entry's text with ``[n]`` citations.
 
     ``history``: the conversation's earlier questions, oldest first, for follow-ups.
+    ``threshold``: the confidence below which it refuses; None: the fitted one.
     """
+    if threshold is None:
+        threshold = retriever.model.threshold
+    chatter = smalltalk.kind(question)
+    if chatter is not None:
+        language = language or _chatter_language(question, history)
+        return Answer(
+            answered=False,
+            text=smalltalk.reply(chatter, language),
+            language=language,
+            confidence=0.0,
+            index_version=retriever.version,
+        )
     language = language or text.detect_language(question)
     hits = search_in_context(retriever, question, history, threshold, top_k, topic, language)
     best = hits[0] if hits else None
@@ -116,15 +131,25 @@ def search_in_context(
     alone, so an earlier topic never pollutes it.
     """
     alone = retriever.search(question, k=k, topic=topic, language=language)
-    if not history:
-        return alone
+    if not history or retriever.strange_to(question):
+        return alone  # "what about the weather?" is not a follow-up the corpus could answer
     confident = bool(alone) and alone[0].confidence >= threshold
     if confident and not text.looks_like_follow_up(question):
         return alone
     joined = retriever.search(f"{history[-1]}\n{question}", k=k, topic=topic, language=language)
-    if confident:  # and it reads as a follow-up
-        return joined if joined[0].confidence >= alone[0].confidence else alone
+    if confident:  # and it reads as a follow-up ("it", "then"): the conversation's reading
+        # wins when it is about as sure; "do containers have their own kernel?" keeps its own.
+        enough = max(threshold, alone[0].confidence - FOLLOW_UP_SLACK)
+        return joined if joined and joined[0].confidence >= enough else alone
     return joined if joined and (not alone or joined[0].confidence > alone[0].confidence) else alone
+
+
+def _chatter_language(message: str, history: Sequence[str]) -> str:
+    """A reply's language: Chinese when the message has Chinese; for "ok", "thx" or a thumbs-up
+    in a conversation, the language of the conversation."""
+    if text.has_cjk(message) or not history:
+        return text.detect_language(message)
+    return text.detect_language(history[-1])
 
 
 def _compose(language: str, cited: list[Hit]) -> str:

@@ -12,6 +12,9 @@ import typer
 from service.errors import DockfaqError
 from service.settings import Settings
 
+REAL_QUESTIONS = Path("tests/eval/real.jsonl")
+CLEAN_QUESTIONS = Path("tests/eval/questions.jsonl")
+
 app = typer.Typer(
     help="dockfaq: a bilingual Docker Q&A assistant that answers from a curated corpus.",
     no_args_is_help=True,
@@ -169,31 +172,66 @@ def search(
 def evaluate(
     questions: Annotated[
         Path, typer.Argument(help="JSON Lines file of labelled questions.")
-    ] = Path("tests/eval/questions.jsonl"),
+    ] = REAL_QUESTIONS,
     show_misses: Annotated[
         bool, typer.Option("--misses", help="List the hybrid retriever's misses.")
     ] = False,
 ) -> None:
     """Print hit@1, hit@3, MRR and refusal rates per language and topic, for the hybrid
-    retriever and the BM25-only and dense-only baselines.
+    retriever and the BM25-only and dense-only baselines; for a file with `dev` and `test`
+    splits, both side by side, with the same questions under pasted `docker info` output,
+    and a reliability table (confidence -> how often the first entry answers).
 
     Example: dockfaq eval --misses
     """
-    from service import evaluation
+    from service import evaluation, ranking
 
     settings = _settings()
     try:
         cases = evaluation.load_cases(questions)
     except (DockfaqError, OSError) as exc:
         _fail(str(exc))
-    report = evaluation.evaluate(_retriever(), cases, settings.confidence_threshold)
-    typer.echo(f"{questions}: {len(cases)} questions, fusion={settings.fusion}")
-    typer.echo(evaluation.table(report))
-    if show_misses:
-        for (mode, language, topic), score in sorted(report.scores.items(), key=str):
-            if mode == "hybrid" and language != evaluation.ALL and topic != evaluation.ALL:
-                for miss in score.misses:
-                    typer.echo(f"  [{language} {topic or 'off-topic'}] {miss}")
+    threshold = ranking.threshold(settings.confidence_threshold)
+    typer.echo(f"{questions}: {len(cases)} questions, threshold {threshold:.2f}")
+    typer.echo(evaluation.full_report(_retriever(), cases, threshold, show_misses))
+
+
+@app.command()
+def calibrate(
+    questions: Annotated[
+        list[Path], typer.Argument(help="Labelled questions to fit on (JSON Lines).")
+    ] = [REAL_QUESTIONS, CLEAN_QUESTIONS],  # noqa: B006 - typer reads the default, never mutates it
+) -> None:
+    """Refit the ranking model (service/ranking.json): the ranker and the calibrator on the
+    given questions (only the `dev` split of a file that has splits), the refusal threshold on
+    the `dev` split of the real questions.
+
+    Example: dockfaq calibrate
+    """
+    from service import calibrate as fitting
+    from service import corpus, engine, evaluation, ranking
+
+    settings = _settings()
+    try:
+        cases = [
+            c for path in questions for c in evaluation.load_cases(path) if c.split in (None, "dev")
+        ]
+        threshold_cases = [c for c in cases if c.split == "dev"] or cases
+        # Signals do not depend on the fitted weights: any model will do while fitting.
+        retriever = engine.open_retriever(settings, ranker=ranking.Model.untrained())
+        meta = {
+            "fitted_on": [str(p) for p in questions],
+            "questions": len(cases),
+            "embedding_model": settings.embedding_model,
+            "corpus_sha256": corpus.fingerprint(settings.corpus_dir),
+        }
+        model = fitting.fit(retriever, cases, threshold_cases, meta)
+    except (DockfaqError, OSError) as exc:
+        _fail(str(exc))
+        return
+    model.save()
+    typer.echo(f"fitted on {len(cases)} questions; threshold {model.threshold:.2f}")
+    typer.echo(f"wrote {ranking.PATH}")
 
 
 @app.command()
@@ -205,7 +243,7 @@ def suggest(
 
     Example: dockfaq suggest --limit 10
     """
-    from service import conversations, engine
+    from service import conversations, engine, ranking
     from service import suggest as suggestions
 
     settings = _settings()
@@ -213,7 +251,7 @@ def suggest(
         store = conversations.open_store(
             settings.data_dir, settings.redis_url, settings.conversation_ttl
         )
-        items = suggestions.candidates(store, settings.confidence_threshold)
+        items = suggestions.candidates(store, ranking.threshold(settings.confidence_threshold))
         store.close()
         if not items:
             typer.echo("nothing to review: no refused, low-confidence or thumbs-down questions")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from service import store
+from service import ranking, store
 from service.embedding import (
     BatchingEmbedder,
     Embedder,
@@ -37,7 +37,10 @@ def check_index(settings: Settings) -> bool:
 
 
 def open_retriever(
-    settings: Settings, model: Embedder | None = None, serving: bool = False
+    settings: Settings,
+    model: Embedder | None = None,
+    serving: bool = False,
+    ranker: ranking.Model | None = None,
 ) -> Retriever:
     """Load the index (building it first when none exists) and return a Retriever.
 
@@ -70,7 +73,9 @@ def open_retriever(
         )
         cache_size = settings.cache_size
     model = model or embedder(settings)
-    retriever = Retriever(store.load(settings.index_dir, model), model, settings.fusion, cache_size)
+    retriever = Retriever(
+        store.load(settings.index_dir, model), model, settings.fusion, cache_size, ranker
+    )
     if serving:
         retriever.warm_up()
     return retriever

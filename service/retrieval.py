@@ -7,32 +7,31 @@ from typing import Literal
 
 import numpy as np
 
-from service import lexicon, text
+from service import lexicon, ranking, text
 from service.cache import LRUCache
 from service.corpus import Passage
 from service.embedding import Embedder
 from service.lexicon import Lexicon
+from service.message import Message
+from service.message import parse as parse_message
 from service.store import Index
 
 Fusion = Literal["weighted", "rrf"]
 # "dense" and "bm25" rank by one signal alone: the baselines `dockfaq eval` compares against.
 Mode = Literal["hybrid", "dense", "bm25"]
 
-# Confidence is scaled by this when a question names nothing of Docker (see text.about_docker).
-OFF_DOMAIN_FACTOR = 0.8
-# Cosines of all-MiniLM-L6-v2 between a question and an unrelated Docker text sit near 0.2;
-# paraphrases of the same question score 0.6 and above. For confidence they are mapped linearly
-# onto 0..1 between these bounds; for ranking the ceiling is higher, so that close paraphrases
-# (0.75 vs 0.9) still differ. Weights and bounds were chosen with `dockfaq eval`.
+# For the single-signal baselines' confidence: cosines of all-MiniLM-L6-v2 between a question
+# and an unrelated Docker text sit near 0.2, paraphrases score 0.6 and above.
 DENSE_FLOOR, DENSE_CEILING = 0.25, 0.70
-RANK_CEILING = 0.90
-WEIGHTS = {"dense": 0.55, "bm25": 0.35, "exact": 0.1}
 RRF_K = 60
-DENSE_CANDIDATES = 512
+DENSE_CANDIDATES = 256
 # How many candidates HNSW explores (at least the number asked for). With the graph of
 # store.HNSW_M, 1024 gives recall@10 of 0.99 against exact search on the 100k corpus of
 # bench/growth.py (512: 0.97), in about 2 ms a question on one core.
 HNSW_EF_SEARCH = 1024
+# An entry's dense score also averages its best few views: one stray alternate question that
+# happens to resemble a post should not outweigh an entry whose several views all do.
+VIEWS_AVERAGED = 3
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Hit:
     entry_id: str
     passage: Passage
     score: float  # the fused score that ranks hits
-    confidence: float  # 0..1: how surely this entry answers the question
+    confidence: float  # 0..1: the fitted chance that this entry answers the question
     dense: float
     bm25: float
     exact: float
@@ -54,13 +53,29 @@ class Query:
     """A question prepared once for every signal."""
 
     raw: str
+    message: Message  # what the post asks, apart from what it pastes
     language: str  # the language wanted for the passages
     chinese: bool  # the question itself is written in Chinese
-    tokens: list[str]
-    terms: set[str]
-    readable: str  # what the English embedding model can read of the question
-    readable_share: float  # how much of the question that is (0..1)
+    tokens: list[str]  # of the asking sentences
+    title_tokens: list[str]  # of a post's first line, when it has more (else empty)
+    terms: set[str]  # exact terms of the prose, the pasted error lines and docker commands
+    readable: str  # what the English embedding model can read of the asking sentences
+    readable_share: float  # how much of them that is (0..1)
     about_docker: bool
+    elsewhere: bool  # names a subject next to dockfaq's (text.ELSEWHERE_WORDS)
+    known: float  # IDF-weighted share of its words that the corpus uses at all
+
+    @property
+    def shape(self) -> ranking.Shape:
+        return ranking.Shape(
+            words=len(self.tokens),
+            readable=self.readable_share,
+            has_terms=bool(self.terms),
+            docker=self.about_docker,
+            elsewhere=self.elsewhere,
+            known=self.known,
+            chinese=self.chinese,
+        )
 
 
 class Retriever:
@@ -72,10 +87,12 @@ class Retriever:
         embedder: Embedder,
         fusion: Fusion = "weighted",
         cache_size: int = 0,
+        model: ranking.Model | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.fusion = fusion
+        self.model = model or ranking.load()
         # Query vectors of this index's model, by the text the model reads; it lives and dies
         # with this Retriever, so a reload (a new index version) starts it empty.
         self.vector_cache: LRUCache[np.ndarray] = LRUCache(cache_size)
@@ -86,6 +103,9 @@ class Retriever:
         position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
         self._passage_entry = np.array([position[p.entry_id] for p in index.passages])
         self._vector_entry = self._passage_entry[index.vector_passages]
+        # store.views(): a passage's vectors are consecutive rows, its answer the last of them.
+        owners = index.vector_passages
+        self._vector_is_answer = np.r_[owners[1:] != owners[:-1], True] if len(owners) else owners
         self._passages: dict[tuple[str, str], Passage] = {
             (p.entry_id, p.language): p for p in index.passages
         }
@@ -96,6 +116,7 @@ class Retriever:
         }
         # A word the corpus never uses weighs like a typical word: it may be chatter or off-topic.
         self._unknown_idf = float(np.median(index.words.idf)) if len(index.words) else 1.0
+        self._titles = self._title_words(index.passages)
 
     @property
     def version(self) -> str:
@@ -110,20 +131,47 @@ class Retriever:
         self.vector_cache.hits = self.vector_cache.misses = 0
 
     def prepare(self, question: str, language: str | None = None) -> Query:
-        technical = text.terms(question)
-        detected = text.detect_language(question)
+        message = parse_message(question)
+        searched = message.focus
+        technical = text.terms(message.exact_text)
+        detected = text.detect_language(message.asked)
         chinese = detected == "zh"
-        tokens = list(dict.fromkeys(text.tokenize(question)))
-        readable, share = text.translate(question) if chinese else (question, 1.0)
+        tokens = list(dict.fromkeys(text.tokenize(searched)))
+        # Most questions are one short line: the prose is what is searched, tokenised once.
+        asked_tokens = tokens if searched == message.asked else text.tokenize(message.asked)
+        title = message.title
+        readable, share = text.translate(searched) if chinese else (searched, 1.0)
+        phrases = text.phrases(message.exact_text)
         return Query(
             raw=question,
+            message=message,
             language=language or detected,
             chinese=chinese,
             tokens=tokens,
-            terms=technical | {p for p in text.phrases(question) if p in self.index.terms},
+            title_tokens=list(dict.fromkeys(text.tokenize(title))) if title else [],
+            terms=technical | {p for p in phrases if p in self.index.terms},
             readable=readable,
             readable_share=share,
-            about_docker=text.about_docker(tokens, technical),
+            about_docker=text.about_docker(asked_tokens, technical),
+            elsewhere=not text.ELSEWHERE_WORDS.isdisjoint(asked_tokens),
+            known=self._known(tokens),
+        )
+
+    def _known(self, tokens: list[str]) -> float:
+        weight = self.index.words.weights(tokens, self._unknown_idf)
+        total = sum(weight.values())
+        known = sum(w for item, w in weight.items() if item in self.index.words)
+        return known / total if total else 0.0
+
+    def strange_to(self, question: str) -> bool:
+        """Whether the question names things, none of which the corpus knows ("what about the
+        weather?"); one that names nothing ("and then?") is not strange."""
+        asked = parse_message(question).asked
+        tokens = text.tokenize(asked)
+        return (
+            bool(tokens)
+            and not text.terms(asked)
+            and not any(t in self.index.words for t in tokens)
         )
 
     def search(
@@ -136,19 +184,14 @@ class Retriever:
     ) -> list[Hit]:
         """The ``k`` best entries for ``question``, best first."""
         query = self.prepare(question, language)
-        dense = self._dense(query) if mode != "bm25" else np.zeros(len(self.entry_ids))
-        bm25 = self._bm25(query) if mode != "dense" else np.zeros(len(self.entry_ids))
-        # Inverted lists (item -> entries holding it): overlap costs what the question names,
-        # not what the corpus holds.
-        exact = self._overlap(query.terms, self.index.terms)
-        coverage = self._overlap(set(query.tokens), self.index.words)
+        signals = self.signals(query, mode)
         if mode == "dense":
-            fused, confidence = dense, _calibrate(dense)
+            fused, confidence = signals.dense, _calibrate(signals.dense)
         elif mode == "bm25":
-            fused, confidence = bm25, coverage
+            fused, confidence = signals.bm25, signals.coverage
         else:
-            fused = self._fuse(query, dense, bm25, exact)
-            confidence = self._confidence(query, dense, coverage, exact)
+            fused = self._fuse(query, signals)
+            confidence = self.model.probabilities(query.shape, signals, fused)
         order = self._top(fused, confidence, k, topic)
         return [
             Hit(
@@ -156,45 +199,63 @@ class Retriever:
                 passage=self.passage(self.entry_ids[i], query.language),
                 score=round(float(fused[i]), 4),
                 confidence=round(float(confidence[i]), 4),
-                dense=float(dense[i]),
-                bm25=float(bm25[i]),
-                exact=float(exact[i]),
-                coverage=float(coverage[i]),
+                dense=float(signals.dense[i]),
+                bm25=float(signals.bm25[i]),
+                exact=float(signals.exact[i]),
+                coverage=float(signals.coverage[i]),
             )
             for i in order
         ]
 
-    def _fuse(
-        self, query: Query, dense: np.ndarray, bm25: np.ndarray, exact: np.ndarray
-    ) -> np.ndarray:
-        weights = self._weights(query)
+    def signals(self, query: Query, mode: Mode = "hybrid") -> ranking.Signals:
+        """Every signal for every entry (a baseline mode skips the signal it does not use)."""
+        empty = np.zeros(len(self.entry_ids), dtype=np.float32)
+        dense, dense_several, dense_answer = (
+            self._dense(query) if mode != "bm25" else (empty, empty, empty)
+        )
+        lexical = mode != "dense"
+        return ranking.Signals(
+            dense=dense,
+            dense_several=dense_several,
+            dense_answer=dense_answer,
+            bm25=self._bm25(query.tokens) if lexical else empty,
+            bm25_title=self._bm25(query.title_tokens) if lexical and query.title_tokens else empty,
+            # Inverted lists (item -> entries holding it): overlap costs what the question
+            # names, not what the corpus holds.
+            exact=self._overlap(query.terms, self.index.terms),
+            coverage=self._overlap(set(query.tokens), self.index.words),
+            title=self._title_match(query.tokens),
+        )
+
+    def _fuse(self, query: Query, signals: ranking.Signals) -> np.ndarray:
         if self.fusion == "rrf":
-            return _rrf([s for s, w in zip((dense, bm25, exact), weights, strict=True) if w > 0])
-        relative_bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
-        scaled = _calibrate(dense, ceiling=RANK_CEILING)
-        return weights[0] * scaled + weights[1] * relative_bm25 + weights[2] * exact
+            parts = (signals.dense, signals.bm25, signals.exact if query.terms else None)
+            return _rrf([p for p in parts if p is not None])
+        return self.model.scores(query.shape, signals)
 
     def passage(self, entry_id: str, language: str) -> Passage:
         return self._passages[(entry_id, language)]
 
-    def _dense(self, query: Query) -> np.ndarray:
-        scores = np.zeros(len(self.entry_ids), dtype=np.float32)
+    def _dense(self, query: Query) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per entry: the best cosine over its views, the mean of its best few, and the best
+        over its answers alone."""
+        n = len(self.entry_ids)
         # The model reads English only (Chinese characters become [UNK]): it gets the glossary's
         # English rendering of a Chinese question.
         if not query.readable or not query.tokens or not query.readable_share:
-            return scores
+            return (np.zeros(n, dtype=np.float32),) * 3
         vector = self.vector_cache.get(query.readable)
         if vector is None:
             vector = self.embedder.encode([query.readable])
             self.vector_cache.put(query.readable, vector)
         sims, rows = self.index.vectors.search(vector, self._candidates)
         valid = rows[0] >= 0
-        np.maximum.at(scores, self._vector_entry[rows[0][valid]], sims[0][valid])
-        return scores
+        rows = rows[0][valid]
+        return _per_entry(self._vector_entry[rows], sims[0][valid], self._vector_is_answer[rows], n)
 
-    def _bm25(self, query: Query) -> np.ndarray:
+    def _bm25(self, tokens: list[str]) -> np.ndarray:
         scores = np.zeros(len(self.entry_ids), dtype=np.float32)
-        known = [t for t in query.tokens if t in self.index.bm25.vocab_dict]
+        known = [t for t in tokens if t in self.index.bm25.vocab_dict]
         if known:
             per_passage = self.index.bm25.get_scores(known)
             np.maximum.at(scores, self._passage_entry, per_passage)
@@ -213,6 +274,33 @@ class Retriever:
             pool = pool[values >= kth]
         return sorted(pool.tolist(), key=lambda i: (-fused[i], -confidence[i]))[:k]
 
+    def _title_words(self, passages: list[Passage]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Title words: word -> (entries whose titles use it, its IDF share of each title)."""
+        position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
+        weights: list[dict[str, float]] = [{} for _ in self.entry_ids]
+        for p in passages:  # both languages' titles
+            tokens = text.tokenize(p.title)
+            known = self.index.words.weights(tokens, self._unknown_idf)
+            weights[position[p.entry_id]].update(known)
+        holders: dict[str, tuple[list[int], list[float]]] = {}
+        for entry, words in enumerate(weights):
+            total = sum(words.values()) or 1.0
+            for word, weight in words.items():
+                entries, shares = holders.setdefault(word, ([], []))
+                entries.append(entry)
+                shares.append(weight / total)
+        return {w: (np.array(e), np.array(s, dtype=np.float32)) for w, (e, s) in holders.items()}
+
+    def _title_match(self, tokens: list[str]) -> np.ndarray:
+        """Per entry, the IDF-weighted share of its title's words that the question uses: high
+        when the question names the entry's subject ("multi-stage build", "save vs export")."""
+        scores = np.zeros(len(self.entry_ids), dtype=np.float32)
+        for token in set(tokens):
+            held = self._titles.get(token)
+            if held is not None:
+                scores[held[0]] += held[1]
+        return scores
+
     def _overlap(self, wanted: set[str], items: Lexicon) -> np.ndarray:
         """IDF-weighted share of ``wanted`` that each entry contains."""
         scores = np.zeros(len(self.entry_ids), dtype=np.float64)
@@ -226,24 +314,32 @@ class Retriever:
                 scores[holders] += value
         return (scores / total).astype(np.float32)
 
-    def _weights(self, query: Query) -> tuple[float, float, float]:
-        """Signal weights: dense counts only for what the model can read, exact only with terms."""
-        dense = WEIGHTS["dense"] * query.readable_share
-        return dense, WEIGHTS["bm25"], WEIGHTS["exact"] if query.terms else 0.0
 
-    def _confidence(
-        self, query: Query, dense: np.ndarray, coverage: np.ndarray, exact: np.ndarray
-    ) -> np.ndarray:
-        dense_weight = 0.5 * query.readable_share
-        exact_weight = 0.25 if query.terms else 0.0
-        total = dense_weight + 0.5 + exact_weight
-        blend = dense_weight * _calibrate(dense) + 0.5 * coverage + exact_weight * exact
-        domain = 1.0 if query.about_docker else OFF_DOMAIN_FACTOR
-        return np.clip(domain * blend / total, 0.0, 1.0)
+def _per_entry(
+    entries: np.ndarray, sims: np.ndarray, is_answer: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From the candidate vectors (``sims`` best first, as FAISS returns them), per entry: the
+    best similarity, the mean of its best ``VIEWS_AVERAGED`` (an entry with fewer candidates
+    counts the weakest candidate's similarity for the ones it lacks), and the best answer's."""
+    best, answers = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+    if not len(sims):
+        return best, best.copy(), answers
+    order = np.argsort(entries, kind="stable")  # grouped by entry, still best first
+    grouped, ranked, answer = entries[order], sims[order], is_answer[order]
+    starts = np.searchsorted(grouped, np.arange(n))
+    present = np.unique(grouped)
+    best[present] = ranked[starts[present]]
+    keep = np.arange(len(grouped)) - starts[grouped] < VIEWS_AVERAGED
+    total = np.bincount(grouped[keep], weights=ranked[keep], minlength=n)
+    count = np.bincount(grouped[keep], minlength=n)
+    several = (total + (VIEWS_AVERAGED - count) * float(sims.min())) / VIEWS_AVERAGED
+    held, first = np.unique(grouped[answer], return_index=True)
+    answers[held] = ranked[answer][first]
+    return best, several.astype(np.float32), answers
 
 
-def _calibrate(dense: np.ndarray, ceiling: float = DENSE_CEILING) -> np.ndarray:
-    return np.clip((dense - DENSE_FLOOR) / (ceiling - DENSE_FLOOR), 0.0, 1.0)
+def _calibrate(dense: np.ndarray) -> np.ndarray:
+    return np.clip((dense - DENSE_FLOOR) / (DENSE_CEILING - DENSE_FLOOR), 0.0, 1.0)
 
 
 def _rrf(signals: list[np.ndarray]) -> np.ndarray:

@@ -9,9 +9,6 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# Chosen with `dockfaq eval`: the middle of the range where off-topic refusals are >= 0.9 and
-# false refusals <= 0.03 on tests/eval/questions.jsonl.
-DEFAULT_THRESHOLD = 0.46
 
 
 class Settings(BaseSettings):
@@ -36,7 +33,13 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="", description="Comma-separated allow-list.")
     redis_url: str = Field(default="", description="Shared conversation store; empty = SQLite.")
     conversation_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds (Redis only).")
-    confidence_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    confidence_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Answers below this confidence are refused; empty: the threshold fitted "
+        "with the ranking model by `dockfaq calibrate` (service/ranking.json).",
+    )
     fusion: Literal["weighted", "rrf"] = "weighted"
     onnx: bool = Field(
         default=True,
@@ -101,6 +104,11 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http(s) URL, not {value!r}")
         return value
+
+    @field_validator("confidence_threshold", mode="before")
+    @classmethod
+    def _empty_is_fitted(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rate_limit")
     @classmethod

@@ -23,7 +23,8 @@ from service.errors import IndexMismatch, IndexNotBuilt
 from service.lexicon import Lexicon
 
 # 2: the lexicons (inverted lists of words and exact terms) are stored, not rebuilt at start.
-SCHEMA_VERSION = 2
+# 3: only English passages are embedded (see views()).
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
 VECTORS = "dense.faiss"
@@ -72,7 +73,15 @@ class Index:
 
 
 def views(passage: Passage) -> list[str]:
-    """The texts embedded for a passage: its title, each question, and title + answer."""
+    """The texts embedded for a passage: its title, each question, and title + answer.
+
+    Only English passages: the English model reads Chinese characters as [UNK], so Chinese views
+    were near-identical noise vectors. Chinese questions reach the English views through the
+    glossary instead. Measured on the real-question dev set: hit@1 for Chinese 0.615 -> 0.656,
+    English unchanged, half the vectors to search.
+    """
+    if passage.language != "en":
+        return []
     return [passage.title, *passage.questions, f"{passage.title}\n{passage.text}"]
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service import text
+from service import smalltalk, text
 from service.conversations import ConversationStore, Turn
 from service.embedding import Embedder
 
@@ -35,6 +35,8 @@ def candidates(store: ConversationStore, threshold: float) -> list[tuple[Turn, s
     down = {f.message_id for f in store.feedback() if f.rating == "down"}
     picked = []
     for turn in store.turns():
+        if smalltalk.kind(turn.question) is not None:
+            continue  # "thanks!" is not a gap in the corpus
         if turn.message_id in down:
             picked.append((turn, "thumbs down"))
         elif not turn.answered:

@@ -42,7 +42,20 @@ ZH_STOPWORDS = frozenset(
 # and no docker command, flag or Dockerfile instruction, is more likely off-topic.
 DOMAIN_WORDS = frozenset(
     """docker dockerfil contain imag registri compos kubernet k8s pod volum alpin distroless
-    buildx dockerhub podman 容器 镜像 仓库 基础镜像 私有仓库 镜像仓库 数据卷""".split()
+    buildx dockerhub podman entrypoint healthcheck unhealthi dockerignor gosu tini rootless subuid
+    dockremap usern dockerd containerd buildkit puid pgid manifest crlf
+    容器 镜像 仓库 基础镜像 私有仓库 镜像仓库 数据卷 健康检查 多阶段
+    镜像加速 加速器 宿主机 挂载""".split()
+)
+
+# Words (as tokenize() spells them) of the subjects next to dockfaq's that it does not cover:
+# Swarm, Kubernetes, container networking and firewalls, Docker Desktop on WSL/Hyper-V, GPUs.
+# The corpus mentions some in passing; the calibrator learns how much they count.
+ELSEWHERE_WORDS = frozenset(
+    """swarm kubectl kubelet k8s pod helm minikub kubeadm clusterip nodeport ingress cni calico
+    flannel istio coredn statefulset daemonset replicaset configmap iptabl nftabl ufw firewalld
+    firewal dns ping macvlan ipvlan network cpu wsl wsl2 hyper nvidia gpu cuda
+    集群 节点 防火墙 显卡 域名解析 负载 均衡 跨主机""".split()
 )
 
 _DOCKERFILE_INSTRUCTIONS = (
@@ -61,7 +74,7 @@ _INSTRUCTION = re.compile(r"\b(" + "|".join(_DOCKERFILE_INSTRUCTIONS) + r")\b")
 
 
 # Bump when tokenisation changes in a way that makes built indexes stale.
-TOKENIZER_REVISION = 3
+TOKENIZER_REVISION = 4
 
 
 def signature() -> str:
@@ -158,7 +171,8 @@ def about_docker(tokens: list[str], found_terms: set[str]) -> bool:
 # Openings and endings that only make sense after an earlier question. Pronouns alone ("it",
 # "that") are not enough: self-contained questions use them all the time.
 _FOLLOW_UP = re.compile(
-    r"^(and|but|so|then|also|what about|how about|what if|same|ok|okay)\b"
+    r"^(?:(?:ok|okay|thanks|thx|great|cool|nice|got it)\W+)?"
+    r"(and|but|so|then|also|what about|how about|what if|same)\b"
     r"|\b(then|instead)\W*$"
     r"|^(那|那么|还有|然后|另外|同样)|呢\W*$|刚才|上面(说|的)|前面(说|的)"
 )
@@ -170,12 +184,22 @@ def looks_like_follow_up(question: str) -> bool:
     return bool(_FOLLOW_UP.search(plain)) or len(tokenize(plain)) <= 2
 
 
+# Prefixes that Docker puts in front of many different errors: as exact terms they would tie a
+# GPU driver error to whichever entry quotes "Error response from daemon" for something else.
+_BOILERPLATE = re.compile(
+    r"(?:docker: )?error response from daemon:?|oci runtime (?:create|exec|start) failed:?"
+    r"|[\w/]*_linux\.go:\d+:?|(?:unable to start|starting) container process(?: caused)?:?"
+    r"|exec user process caused:?|failed to create shim task:?|error during connect:?"
+)
+
+
 def phrases(text: str, n: int = 3) -> set[str]:
     """Word n-grams of the English part, for matching error messages typed verbatim.
 
-    An n-gram that starts or ends with a stopword ("how do i") says nothing and is skipped.
+    An n-gram that starts or ends with a stopword ("how do i") says nothing and is skipped, and
+    so is Docker's boilerplate in front of errors ("Error response from daemon").
     """
-    words = _WORD.findall(normalize(text))
+    words = _WORD.findall(_BOILERPLATE.sub(" | ", normalize(text)))
     grams = (words[i : i + n] for i in range(len(words) - n + 1))
     return {" ".join(g) for g in grams if g[0] not in EN_STOPWORDS and g[-1] not in EN_STOPWORDS}
 

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from service import engine
 from service.cli import app
+from service.settings import Settings
 from tests.conftest import CORPUS, FakeEmbedder
 
 runner = CliRunner()
@@ -70,8 +71,43 @@ def test_eval_reports_metrics(env: Path) -> None:
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "zh   image-vs-container" in line)
     assert row.split()[3:5] == ["|", "1.000"]  # n=1, hybrid hit@1
-    assert "off-topic refused" in result.output
+    assert "declined refused" in result.output and "== reliability" in result.output
     assert all(mode in result.output for mode in ("hybrid", "bm25", "dense"))
+
+
+def test_eval_shows_dev_and_test_side_by_side(env: Path) -> None:
+    questions = env / "q.jsonl"
+    lines = [
+        {
+            "q": "docker save vs docker export",
+            "lang": "en",
+            "topic": "save-load-export-import",
+            "expect": "save-vs-export",
+            "split": "dev",
+        },
+        {
+            "q": "docker中镜像和容器的区别",
+            "lang": "zh",
+            "topic": "image-vs-container",
+            "expect": "image-vs-container",
+            "split": "test",
+        },
+        {
+            "q": "thanks!",
+            "lang": "en",
+            "kind": "small-talk",
+            "split": "test",
+            "context": ["docker save vs docker export"],
+        },
+    ]
+    questions.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    result = runner.invoke(app, ["eval", str(questions)])
+    assert result.exit_code == 0, result.output
+    assert "== dev (1 questions)" in result.output and "== test (2 questions)" in result.output
+    header = next(line for line in result.output.splitlines() if line.startswith("measure"))
+    assert header.split()[-2:] == ["dev", "test"]
+    small_talk = next(line for line in result.output.splitlines() if line.startswith("small"))
+    assert small_talk.split()[-2:] == ["0/0", "0/1"]
 
 
 def test_eval_rejects_malformed_file(env: Path) -> None:
@@ -85,6 +121,13 @@ def test_bad_setting_is_a_clear_error(env: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DOCKFAQ_CONFIDENCE_THRESHOLD", "2")
     result = runner.invoke(app, ["search", "docker"])
     assert result.exit_code == 1 and "confidence_threshold" in result.output
+
+
+def test_empty_threshold_means_the_fitted_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKFAQ_CONFIDENCE_THRESHOLD", " ")
+    assert Settings().confidence_threshold is None
+    monkeypatch.setenv("DOCKFAQ_CONFIDENCE_THRESHOLD", "0.5")
+    assert Settings().confidence_threshold == 0.5
 
 
 def test_serve_refuses_an_unusable_data_dir(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

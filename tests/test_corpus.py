@@ -120,12 +120,15 @@ def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
 def test_shipped_corpus_covers_every_topic(entries: list[corpus.Entry]) -> None:
     counts = Counter(e.topic for e in entries)
     assert set(counts) == set(corpus.TOPICS)
-    assert len(entries) >= 100 and min(counts.values()) >= 15, counts
+    assert len(entries) >= 160 and min(counts.values()) >= 15, counts
     for entry in entries:
         assert entry.sources and all(u.startswith("https://") for u in entry.sources)
         assert len(entry.questions["en"]) >= 3 and len(entry.questions["zh"]) >= 3
-        assert len(entry.answers["en"].split()) <= 250, entry.id
-        assert len(_chinese_words(entry.answers["zh"])) <= 250, entry.id
+        # A chat answer, not an article: the longest troubleshooting entries walk through five
+        # or six causes in about 350 words of prose (commands aside).
+        prose_en = re.sub(r"```.*?```", "", entry.answers["en"], flags=re.DOTALL)
+        assert len(prose_en.split()) <= 360, entry.id
+        assert len(_chinese_words(entry.answers["zh"])) <= 380, entry.id
         for lang in corpus.LANGUAGES:  # commands live in fenced blocks, not loose in the prose
             prose = re.sub(r"```.*?```", "", entry.answers[lang], flags=re.DOTALL)
             assert not re.search(r"^\s*(\$ |docker |sudo )", prose, re.MULTILINE), entry.id

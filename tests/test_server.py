@@ -54,8 +54,16 @@ def test_answers_in_both_languages(server: str, question: str, language: str, to
         assert any("\u4e00" <= ch <= "\u9fff" for ch in body["answer"])
 
 
+# A bare "Error: Cannot find module 'x'" is no longer here: the corpus now answers that symptom
+# for containers (a bind mount hiding node_modules), and with no context either reading is fair.
 @pytest.mark.parametrize(
-    "question", ["Error: Cannot find module 'gulp-uglify'", "2024年东南亚BCD功率集成电路市场"]
+    "question",
+    [
+        "TypeError: Cannot read properties of undefined (reading 'map') in my React component",
+        "git push rejected non-fast-forward",
+        "东南亚BCD功率集成电路市场规模",
+        "今天北京天气怎么样",
+    ],
 )
 def test_refuses_what_the_corpus_does_not_answer(server: str, question: str) -> None:
     body = httpx.post(f"{server}/chat", json={"message": question}, timeout=30).json()

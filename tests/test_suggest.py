@@ -22,6 +22,7 @@ def _seed(path: Path) -> None:
         ("docker save vs docker export", True, 0.95),  # well answered: not listed
         ("docker export keeps history?", True, 0.5),  # just above the threshold
         ("docker save tags", True, 0.9),  # thumbs down below
+        ("thanks!", False, 0.0),  # small talk: refused, but no gap in the corpus
     ]
     for n, (question, answered, confidence) in enumerate(rows):
         store.add_turn(

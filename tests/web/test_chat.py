@@ -53,7 +53,7 @@ def test_chat_options(client: TestClient) -> None:
 
 
 def test_chat_refuses_off_topic(client: TestClient) -> None:
-    body = client.post("/chat", json={"message": "2024年东南亚BCD功率集成电路市场"}).json()
+    body = client.post("/chat", json={"message": "东南亚BCD功率集成电路市场规模"}).json()
     assert body["answered"] is False and body["citations"] == []
     assert body["language"] == "zh" and "抱歉" in body["answer"]
 

@@ -107,7 +107,7 @@ def test_chat_search_and_entries(browser, base_url: str) -> None:  # type: ignor
     assert not browser.find_elements(By.CSS_SELECTOR, "#messages script, #messages img")
     assert hostile.text
 
-    refused = _ask(browser, "kubernetes ClusterIP vs NodePort service networking")
+    refused = _ask(browser, "how do i make two containers talk to each other without compose")
     assert "refused" in refused.get_attribute("class")
     suggestions = refused.find_elements(By.CSS_SELECTOR, ".suggestions button")
     assert suggestions, "the refusal offers the nearest entries"
