@@ -136,7 +136,11 @@ def search_in_context(
     confident = bool(alone) and alone[0].confidence >= threshold
     if confident and not text.looks_like_follow_up(question):
         return alone
-    joined = retriever.search(f"{history[-1]}\n{question}", k=k, topic=topic, language=language)
+    # The question the conversation is about: "thanks" or "that didn't work" in between is not.
+    previous = next((h for h in reversed(history) if smalltalk.kind(h) is None), None)
+    if previous is None:
+        return alone
+    joined = retriever.search(f"{previous}\n{question}", k=k, topic=topic, language=language)
     if confident:  # and it reads as a follow-up ("it", "then"): the conversation's reading
         # wins when it is about as sure; "do containers have their own kernel?" keeps its own.
         enough = max(threshold, alone[0].confidence - FOLLOW_UP_SLACK)

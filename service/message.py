@@ -11,7 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from service import text
+from service import smalltalk, text
 
 # The embedding model reads a text's first 256 word pieces (about 150 English words): a post
 # longer than that is searched by its title and the sentences that ask something or state a
@@ -81,6 +81,16 @@ _TEMPLATE = re.compile(
     r"|describe the (?:bug|results?)|additional (?:information|context)|to reproduce"
     r"|environment|reproduction steps|what happened|what you expected)\b[^.?!]{0,40}:?\s*$"
     r"|(?:问题描述|复现步骤|期望(?:结果|行为)|实际(?:结果|行为)|环境信息|补充说明|其他信息)\s*[:：]?\s*$)",
+    re.IGNORECASE,
+)
+# Where a sentence's opening clause ends ("ok thanks, ...", "one more thing: ...").
+_CLAUSE_END = re.compile(r"\s*(?:[,:;，：；]|\s[-–—]+)\s*")
+# Openers that announce a question without asking it.
+_OPENER = re.compile(
+    r"(?:ok(?:ay)?|so|and|also|btw|by the way|anyway|oh|well|one more (?:thing|question)"
+    r"|another (?:thing|question)|(?:a )?quick question|follow[- ]?up(?: question)?"
+    r"|next question|last question|new question|sorry)"
+    r"|(?:然后|另外|还有|还有一个问题|还有个问题|再问一下|再问下|顺便问一下|顺便问下|问一下|请问)",
     re.IGNORECASE,
 )
 # Sentences that carry no question: greetings, thanks, apologies, self-introductions.
@@ -184,12 +194,28 @@ def focus(asked: str) -> str:
     sentences = [s.strip() for s in _SENTENCE_END.split(asked) if s and s.strip()]
     if not sentences:
         return asked
-    title, rest = sentences[0], [s for s in sentences[1:] if not _CHATTER.match(s)]
+    title, rest = (
+        _without_opening(sentences[0]),
+        [s for s in sentences[1:] if not _CHATTER.match(s)],
+    )
     words = len(_WORDS.findall(asked))
     cjk = len(_CJK.findall(asked))
     if words > FOCUS_ABOVE_WORDS or cjk > FOCUS_ABOVE_CJK:
         rest = [s for s in rest if _ASKS.search(s) or _PROBLEM.search(s)]
     return "\n".join([title, *rest])
+
+
+def _without_opening(sentence: str) -> str:
+    """``sentence`` without the small talk it opens with: "awesome thanks, one more thing: how
+    do I run it as non-root?" asks "how do I run it as non-root?"."""
+    cut = 0
+    for match in _CLAUSE_END.finditer(sentence):
+        clause = sentence[cut : match.start()].strip()
+        if not (_OPENER.fullmatch(clause) or smalltalk.kind(clause) is not None):
+            break
+        cut = match.end()
+    rest = sentence[cut:].strip()
+    return rest if rest and cut else sentence
 
 
 def _errors(pasted: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Turns that are not questions: thanks, greetings, acknowledgements and requests for poems.
+"""Turns that are not questions: thanks, greetings, acknowledgements, "that didn't work", and
+requests for poems.
 
 They get a short reply in the user's language, never a search: joined with the previous question,
 "thanks!" would find the previous answer again, confidently.
@@ -10,11 +11,21 @@ import re
 import unicodedata
 from typing import Literal
 
-Kind = Literal["thanks", "greeting", "farewell", "about", "ack", "request"]
+Kind = Literal["unhelped", "thanks", "greeting", "farewell", "about", "ack", "request"]
 
 # A message is small talk when, punctuation and emoji aside, it is nothing but phrases of these
 # lists (and fillers); its kind is the first kind, in this order, that one of its phrases has.
 _EN: dict[str, str] = {
+    # The answer did not help: saying it again would not either; ask for what is missing.
+    "unhelped": r"(?:that|it|this|your answer)? ?(?:did ?n'?t|does ?n'?t|did not|does not"
+    r"|wo ?n'?t|will not|do ?n'?t|is ?n'?t|not) (?:work|works|working|help|helping|helpful|fix it"
+    r"|solve it|solve anything|answer my question|right|correct|it)"
+    r"|still (?:not working|broken|failing|fails|the same|same|no luck|nothing|doesn'?t work)"
+    r"|(?:i'?m )?(?:still )?(?:getting|having|get|have|got) the same (?:error|problem|issue|result)"
+    r"|same (?:error|problem|issue|thing|result)(?: again)?|wrong answer|(?:that'?s|that is"
+    r"|this is) (?:wrong|not it|not right|incorrect|not what i (?:asked|meant|wanted))"
+    r"|not what i (?:asked|meant|wanted)(?: for)?|no luck|useless|no good|unhelpful"
+    r"|you(?:'re| are) wrong|irrelevant|not relevant",
     "thanks": r"thanks?|thank (?:you|u)|thx|thnx|tnx|ty|tysm|tyvm|cheers|much appreciated"
     r"|appreciated?|appreciate (?:it|that|the help)|many thanks|kudos|you(?:'re| are) (?:great"
     r"|awesome|the best|a lifesaver|amazing|a star)|(?:great|good|nice|perfect) answer"
@@ -22,7 +33,11 @@ _EN: dict[str, str] = {
     r"|perfect|useful|it)|(?:it|that) (?:worked|works|helped|helps|did it|did the trick)"
     r"|works now|working now|solved(?: it)?|fixed(?: it)?|problem solved|lifesaver",
     "greeting": r"hi|hello|hey|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening|day)"
-    r"|what'?s up|sup|how are you(?: doing| today)?|how'?s it going|nice to meet you",
+    r"|what'?s up|sup|how are you(?: doing| today)?|how'?s it going|nice to meet you"
+    r"|(?:i )?(?:have|'ve got|got) (?:a|another|one more) (?:quick )?question|quick question"
+    r"|(?:can|could|would) (?:you|u) help(?: me)?(?: please| out)?|(?:please )?help me"
+    r"|i need (?:some )?help|need (?:some )?help|are you there|any ?(?:one|body) (?:there|here)"
+    r"|can i ask (?:you )?(?:a question|something)",
     "farewell": r"bye|goodbye|good bye|bye bye|see (?:you|ya)(?: later| soon)?|later|good night"
     r"|have a (?:nice|good|great) (?:day|one|evening|weekend)|take care|ciao|that'?s all",
     "about": r"(?:who|what) are you|what can you do|what do you do|what is (?:this|dockfaq)"
@@ -41,17 +56,21 @@ _EN_FILLER = (
     r"|very|so|just|indeed|and|but|a|lot|you|too|as well|in advance|much|!"
 )
 _ZH_WORDS: dict[str, str] = {
+    "unhelped": """不对 不行 还是不行 没用 没有用 不管用 不好使 没效果 没有效果 无效 还是报错
+        还是一样 还是同样的错 还是同样的错误 还是这个错 答非所问 不是这个 不是我要的 不是我想要的
+        没解决 还是没解决 没有解决 错了 回答错了 说错了 还是失败 还是不可以""",
     "thanks": """谢谢 谢啦 谢了 多谢 感谢 感恩 谢谢你 谢谢您 感谢你 感谢您 辛苦了 thanks thx
         太棒了 太好了 棒 厉害 牛 好用 解决了 搞定了 成功了 可以了 好使了 有用 管用 帮大忙了
         学到了""",
     "greeting": """你好 您好 嗨 哈喽 哈啰 hello hi 在吗 在不在 有人吗 早上好 早安 早 上午好
-        中午好 下午好 晚上好 大家好""",
+        中午好 下午好 晚上好 大家好 我有个问题 我有一个问题 问个问题 问一个问题 请问一下 能帮我吗
+        可以帮我吗 帮帮我 求助""",
     "farewell": """再见 拜拜 回头见 下次见 晚安 bye 先这样""",
     "about": """你是谁 你是什么 你叫什么 你能做什么 你会什么 你可以做什么 你是机器人吗 你是人吗
         怎么用你 这是什么 帮助""",
     "ack": """好的 好吧 好 行 行吧 可以 嗯+ 哦+ 噢+ 喔+ 收到 了解 明白 明白了 知道了 懂了
         晓得了 ok okay 对 对的 是的 没问题 哈+ 呵呵 嘿嘿 原来如此 有道理 我试试 试试看 我去试试
-        我再试试 试一下 我看看 懂""",
+        我再试试 试一下 我看看 懂 6{3,} 牛逼 给力 nb""",
 }
 _ZH_FILLER = """你 您 啦 了 的 吧 哈 呀 啊 哇 大佬 老哥 兄弟 机器人 帮助 你的帮助 您的帮助 回答
     解答 分享 非常 十分 万分 真 真的 很 太 我"""
@@ -72,9 +91,15 @@ _REQUEST = re.compile(
     r"|^(?:今天|明天|现在)?\w{0,6}天气(?:怎么样|如何|好吗|预报)"
 )
 _NOISE = re.compile(r"[^\w\s'!]+|_", re.UNICODE)
-_ORDER: tuple[Kind, ...] = ("thanks", "greeting", "farewell", "about", "ack")
+_ORDER: tuple[Kind, ...] = ("unhelped", "thanks", "greeting", "farewell", "about", "ack")
 
 REPLIES: dict[str, dict[str, str]] = {
+    "unhelped": {
+        "en": "Sorry that didn't help. Tell me more and I'll look again: the command you ran, "
+        "the exact error message, and what `docker ps -a` and `docker logs <container>` show.",
+        "zh": "抱歉没能帮上忙。请补充一些细节，我再查一次：你运行的命令、完整的报错信息，"
+        "以及 `docker ps -a` 和 `docker logs <容器>` 的输出。",
+    },
     "thanks": {
         "en": "You're welcome! Ask me anything else about Docker images and containers.",
         "zh": "不客气！还有关于 Docker 镜像和容器的问题，随时问我。",
@@ -116,8 +141,10 @@ def kind(message: str) -> Kind | None:
     if len(plain) > 80:
         return None
     squashed = plain.replace(" ", "").replace("!", "")
-    if _ZH_ALL.match(squashed):
-        return next(k for k in _ORDER if _ZH_RE[k].search(squashed))
+    if _ZH_ALL.match(squashed):  # fillers alone ("我", "回答") are no kind of small talk
+        found = next((k for k in _ORDER if _ZH_RE[k].search(squashed)), None)
+        if found:
+            return found
     if _EN_ALL.match(plain):
         found = next((k for k in _ORDER if _EN_RE[k].search(f" {plain} ")), None)
         if found:

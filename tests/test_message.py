@@ -102,3 +102,23 @@ def test_chinese_prose_stays_and_pasted_log_goes() -> None:
 def test_a_message_of_nothing_but_output_is_searched_as_it_is() -> None:
     log = "Error response from daemon: pull access denied for foo, repository does not exist"
     assert message.parse(log).asked == log
+
+
+@pytest.mark.parametrize(
+    ("posted", "searched"),
+    [
+        (
+            "awesome thanks, one more thing: how do I run it as non-root?",
+            "how do I run it as non-root?",
+        ),
+        ("ok, so: docker save vs export?", "docker save vs export?"),
+        ("好的，另外：怎么以非root用户运行容器", "怎么以非root用户运行容器"),
+        (
+            "docker run -p 80:80, why permission denied",
+            "docker run -p 80:80, why permission denied",
+        ),
+        ("hello", "hello"),
+    ],
+)
+def test_small_talk_opening_a_question_is_not_searched(posted: str, searched: str) -> None:
+    assert message.parse(posted).focus == searched

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 from service import smalltalk
@@ -32,6 +34,19 @@ from service import smalltalk
         ("Write me a poem about containers", "request"),
         ("写一首诗", "request"),
         ("给我讲个笑话", "request"),
+        ("that didn't work", "unhelped"),
+        ("thanks but it didnt work", "unhelped"),
+        ("still not working", "unhelped"),
+        ("no, wrong answer", "unhelped"),
+        ("Still getting the same error!", "unhelped"),
+        ("this is not what I asked", "unhelped"),
+        ("不对", "unhelped"),
+        ("还是不行", "unhelped"),
+        ("还是没解决", "unhelped"),
+        ("hi there, I have a question", "greeting"),
+        ("can you help me?", "greeting"),
+        ("我有个问题", "greeting"),
+        ("666", "ack"),
     ],
 )
 def test_small_talk_is_recognised(text: str, kind: str) -> None:
@@ -45,13 +60,18 @@ def test_small_talk_is_recognised(text: str, kind: str) -> None:
         "那非root用户呢？",
         "ok but how do I load it",
         "thanks, but what about alpine?",
-        "still not working",
+        "docker run still not working",
         "hi, how do I save an image?",
         "你好，docker怎么导出镜像",
         "help me with docker save",
         "why?",
         "为什么",
         "no it still exits",
+        "is it right?",
+        "不可以用 root 吗",
+        "我",  # fillers alone
+        "回答",
+        "so",
     ],
 )
 def test_questions_are_not_small_talk(text: str) -> None:
@@ -59,6 +79,7 @@ def test_questions_are_not_small_talk(text: str) -> None:
 
 
 def test_replies_exist_in_both_languages() -> None:
-    for kind in ("thanks", "greeting", "farewell", "about", "ack", "request"):
-        assert smalltalk.reply(kind, "en") and smalltalk.reply(kind, "zh")  # type: ignore[arg-type]
+    for kind in typing.get_args(smalltalk.Kind):
+        assert smalltalk.reply(kind, "en") and smalltalk.reply(kind, "zh")
     assert "不客气" in smalltalk.reply("thanks", "zh")
+    assert "docker logs" in smalltalk.reply("unhelped", "en")  # asks for what would help

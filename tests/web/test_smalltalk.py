@@ -18,7 +18,14 @@ def _answered(client: TestClient) -> str:
 
 @pytest.mark.parametrize(
     ("turn", "language", "words"),
-    [("thanks!", "en", "welcome"), ("谢谢", "zh", "不客气"), ("write me a poem", "en", "Docker")],
+    [
+        ("thanks!", "en", "welcome"),
+        ("谢谢", "zh", "不客气"),
+        ("write me a poem", "en", "Docker"),
+        ("that didn't work", "en", "error message"),  # not the same answer again
+        ("还是不行", "zh", "报错信息"),
+        ("hi there, I have a question", "en", "Hello"),
+    ],
 )
 def test_chat_small_talk_after_an_answer(
     client: TestClient, turn: str, language: str, words: str
@@ -74,5 +81,15 @@ def test_a_real_follow_up_still_uses_the_conversation(client: TestClient) -> Non
     body = client.post(
         "/chat",
         json={"message": "and how do I load it?", "conversation_id": first["conversation_id"]},
+    ).json()
+    assert body["answered"] and body["citations"][0]["topic"] == "save-load-export-import"
+
+
+def test_a_follow_up_after_thanks_still_uses_the_question_before(client: TestClient) -> None:
+    first = client.post("/chat", json={"message": "How do I save an image to a tar file?"}).json()
+    conversation = first["conversation_id"]
+    client.post("/chat", json={"message": "thanks!", "conversation_id": conversation})
+    body = client.post(
+        "/chat", json={"message": "and how do I load it?", "conversation_id": conversation}
     ).json()
     assert body["answered"] and body["citations"][0]["topic"] == "save-load-export-import"
