@@ -118,10 +118,9 @@ def test_chat_search_and_entries(browser, base_url: str) -> None:  # type: ignor
     browser.get(base_url + "/#/faq")
     search = browser.find_element(By.ID, "faq-search")
     search.send_keys("exit code 137")
-    WebDriverWait(browser, 10).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, '#faq-results a[href="#/entry/exit-codes"]')
-    )
-    browser.find_element(By.CSS_SELECTOR, '#faq-results a[href="#/entry/exit-codes"]').click()
+    settled = '#faq-results[data-query="exit code 137"] a[href="#/entry/exit-codes"]'
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, settled))
+    browser.find_element(By.CSS_SELECTOR, settled).click()
     title = WebDriverWait(browser, 10).until(
         lambda d: d.find_element(By.ID, "entry-title").text and d.find_element(By.ID, "entry-title")
     )

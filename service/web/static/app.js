@@ -254,23 +254,29 @@ function feedbackButtons(messageId) {
 
 // ---- FAQ ----
 let searchTimer = null;
+let searchSeq = 0;  // a slower, older response must not overwrite a newer one
 async function refreshFaq() {
   const q = $("faq-search").value.trim();
   const results = $("faq-results");
+  const seq = ++searchSeq;
   let items;
   if (q) {
     const params = new URLSearchParams({ q, k: "10" });  // results follow the query's language
     if (state.topic) params.set("topic", state.topic);
     const response = await fetch(`/search?${params}`);
+    if (seq !== searchSeq) return;
     if (!response.ok) { results.textContent = t("error") + await errorText(response); return; }
     items = (await response.json()).results.map((r) => ({ id: r.id, title: r.title, snippet: r.snippet }));
   } else {
     const params = state.topic ? `?topic=${state.topic}` : "";
     const response = await fetch(`/entries${params}`);
+    if (seq !== searchSeq) return;
     if (!response.ok) { results.textContent = t("error") + await errorText(response); return; }
     items = (await response.json()).entries.map((e) => ({ id: e.id, title: e.title[state.lang], snippet: TOPICS[e.topic][state.lang] }));
   }
+  if (seq !== searchSeq) return;
   results.textContent = "";
+  results.dataset.query = q;  // what these results answer
   if (!items.length) results.append(el("li", { text: t("noResults") }));
   for (const item of items) {
     results.append(el("li", {}, el("a", { href: `#/entry/${item.id}`, text: item.title }), el("p", { text: item.snippet })));
