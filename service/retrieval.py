@@ -325,17 +325,27 @@ def _per_entry(
     if not len(sims):
         return best, best.copy(), answers
     order = np.argsort(entries, kind="stable")  # grouped by entry, still best first
-    grouped, ranked, answer = entries[order], sims[order], is_answer[order]
-    starts = np.searchsorted(grouped, np.arange(n))
-    present = np.unique(grouped)
-    best[present] = ranked[starts[present]]
-    keep = np.arange(len(grouped)) - starts[grouped] < VIEWS_AVERAGED
+    grouped, ranked = entries[order], sims[order]
+    first = _group_starts(grouped)
+    starts = np.flatnonzero(first)
+    best[grouped[starts]] = ranked[starts]
+    rank = np.arange(len(grouped)) - starts[np.cumsum(first) - 1]  # 0 = the entry's best
+    keep = rank < VIEWS_AVERAGED
     total = np.bincount(grouped[keep], weights=ranked[keep], minlength=n)
     count = np.bincount(grouped[keep], minlength=n)
-    several = (total + (VIEWS_AVERAGED - count) * float(sims.min())) / VIEWS_AVERAGED
-    held, first = np.unique(grouped[answer], return_index=True)
-    answers[held] = ranked[answer][first]
+    several = (total + (VIEWS_AVERAGED - count) * float(sims[-1])) / VIEWS_AVERAGED
+    answer_rows = order[is_answer[order]]  # answers only, grouped by entry, best first
+    held = entries[answer_rows]
+    first_answer = _group_starts(held)
+    answers[held[first_answer]] = sims[answer_rows][first_answer]
     return best, several.astype(np.float32), answers
+
+
+def _group_starts(grouped: np.ndarray) -> np.ndarray:
+    """True where a run of equal values in ``grouped`` begins."""
+    first = np.ones(len(grouped), dtype=bool)
+    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
+    return first
 
 
 def _calibrate(dense: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from service import store
-from service.retrieval import Retriever, _rrf
+from service.retrieval import VIEWS_AVERAGED, Retriever, _per_entry, _rrf
 from tests.conftest import FakeEmbedder, write_entry
 
 
@@ -98,3 +98,24 @@ def test_rrf_fusion_mode_ranks_entries(fake_index_dir: Path) -> None:
     hits = retriever.search("docker中镜像和容器的区别", k=3)
     assert len({h.entry_id for h in hits}) == 3
     assert "image-vs-container" in [h.entry_id for h in hits]
+
+
+def test_per_entry_signals_match_a_plain_loop() -> None:
+    rng = np.random.default_rng(7)
+    for size in (1, 5, 256):
+        n = 12
+        entries = rng.integers(0, n, size)
+        sims = np.sort(rng.random(size).astype(np.float32))[::-1]  # best first, as FAISS gives
+        is_answer = rng.random(size) < 0.3
+        best, several, answers = _per_entry(entries, sims, is_answer, n)
+        for entry in range(n):
+            mine = [float(s) for e, s in zip(entries, sims, strict=True) if e == entry]
+            assert best[entry] == (mine[0] if mine else 0.0)
+            top = (mine + [float(sims[-1])] * VIEWS_AVERAGED)[:VIEWS_AVERAGED]
+            assert several[entry] == pytest.approx(sum(top) / VIEWS_AVERAGED, abs=1e-6)
+            mine_answers = [
+                float(s)
+                for e, s, a in zip(entries, sims, is_answer, strict=True)
+                if e == entry and a
+            ]
+            assert answers[entry] == (mine_answers[0] if mine_answers else 0.0)
