@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from service import smalltalk, text
+from service import ranking, smalltalk, text
 from service.retrieval import Hit, Retriever
 
 SNIPPET_CHARS = 200
@@ -78,8 +78,7 @@ def answer(
     ``history``: the conversation's earlier questions, oldest first, for follow-ups.
     ``threshold``: the confidence below which it refuses; None: the fitted one.
     """
-    if threshold is None:
-        threshold = retriever.model.threshold
+    threshold = ranking.threshold(threshold, retriever.model)
     chatter = smalltalk.kind(question)
     if chatter is not None:
         language = language or _chatter_language(question, history)

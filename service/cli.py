@@ -191,9 +191,10 @@ def evaluate(
         cases = evaluation.load_cases(questions)
     except (DockfaqError, OSError) as exc:
         _fail(str(exc))
-    threshold = ranking.threshold(settings.confidence_threshold)
+    retriever = _retriever()
+    threshold = ranking.threshold(settings.confidence_threshold, retriever.model)
     typer.echo(f"{questions}: {len(cases)} questions, threshold {threshold:.2f}")
-    typer.echo(evaluation.full_report(_retriever(), cases, threshold, show_misses))
+    typer.echo(evaluation.full_report(retriever, cases, threshold, show_misses))
 
 
 @app.command()

@@ -142,9 +142,12 @@ def load(path: Path = PATH) -> Model:
     )
 
 
-def threshold(setting: float | None) -> float:
-    """The refusal threshold: DOCKFAQ_CONFIDENCE_THRESHOLD when set, else the fitted one."""
-    return load().threshold if setting is None else setting
+def threshold(setting: float | None, model: Model | None = None) -> float:
+    """The refusal threshold: DOCKFAQ_CONFIDENCE_THRESHOLD when set, else the one fitted with
+    ``model`` (by default, the shipped ranking.json)."""
+    if setting is not None:
+        return setting
+    return (model or load()).threshold
 
 
 _FIELDS = {"entry_features", "rank", "confidence_features", "confidence", "threshold"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -65,7 +66,7 @@ class Query:
     elsewhere: bool  # names a subject next to dockfaq's (text.ELSEWHERE_WORDS)
     known: float  # IDF-weighted share of its words that the corpus uses at all
 
-    @property
+    @functools.cached_property  # read by the ranker and the calibrator: built once
     def shape(self) -> ranking.Shape:
         return ranking.Shape(
             words=len(self.tokens),
