@@ -2,13 +2,17 @@
 
 The ranker is fitted on every in-scope question given; the calibrator on the first entries of
 in-scope and declined questions, its prior corrected to the share of declined questions among
-``threshold_cases`` (the real `dev` split); the threshold on those same cases:
-the one that answers most questions right while refusing at most 3% of in-scope questions and at
-least 95% of declined ones.
+``threshold_cases`` (the real `dev` split). On those same cases, two choices are made together:
+how much less a post that names nothing of Docker is to be trusted in real traffic than in the
+training questions (a second prior correction), and the threshold. They answer most questions
+right while refusing at most 3% of in-scope questions and at least 95% of the declined ones,
+both all of them and the off-topic ones alone (so that Docker questions outside the corpus's
+scope, which share its words, do not hide how many unrelated ones get through).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +27,8 @@ CONFIDENCE_C = 1.0
 MAX_FALSE_REFUSALS = 0.03
 MIN_DECLINED_REFUSED = 0.95
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+# Log-odds taken off a post that names nothing of Docker (text.names_docker), tried in turn.
+NOT_DOCKER_PRIORS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 MISS_TOLERANCE = 0.01
 
 
@@ -34,6 +40,7 @@ class Sample:
     signals: ranking.Signals
     accepted: np.ndarray  # bool per entry: it answers the question
     in_scope: bool
+    off_topic: bool = False  # declined because it is not about Docker at all
 
 
 def samples(retriever: Retriever, cases: list[Case]) -> list[Sample]:
@@ -48,7 +55,10 @@ def samples(retriever: Retriever, cases: list[Case]) -> list[Sample]:
         accepted[[position[e] for e in case.accepted if e in position]] = True
         if case.in_scope and not accepted.any():
             continue  # labelled with an entry this corpus does not have
-        out.append(Sample(query.shape, retriever.signals(query), accepted, case.in_scope))
+        off_topic = case.kind == "off-topic"
+        out.append(
+            Sample(query.shape, retriever.signals(query), accepted, case.in_scope, off_topic)
+        )
     return out
 
 
@@ -106,33 +116,77 @@ def _log_odds(p: float) -> float:
     return float(np.log(p / (1.0 - p)))
 
 
+def not_docker_prior(model: ranking.Model, prior: float) -> ranking.Model:
+    """``model`` with ``prior`` log-odds taken off every post that does not name Docker."""
+    weights = model.confidence.copy()
+    weights[ranking.CONFIDENCE_FEATURES.index("docker")] += prior
+    weights[ranking.CONFIDENCE_FEATURES.index("bias")] -= prior
+    return ranking.Model(model.rank, weights, model.threshold, model.meta)
+
+
+def choose(
+    model: ranking.Model, data: list[Sample], off_topic: Sequence[Sample] = ()
+) -> ranking.Model:
+    """``model`` with the not-Docker prior and the threshold that answer most right within the
+    refusal targets (or come closest): the smallest such prior, the middle such threshold.
+    ``off_topic``: more off-topic questions to judge that target on (it is the one the prior
+    moves, and a few dozen questions measure it coarsely)."""
+    best: tuple[float, float, ranking.Model] | None = None
+    for prior in NOT_DOCKER_PRIORS:
+        candidate = not_docker_prior(model, prior)
+        threshold, miss, right = _best_threshold(candidate, data, off_topic)
+        if best is None or miss < best[0] - 1e-9 or (miss < best[0] + 1e-9 and right > best[1]):
+            best = (miss, right, ranking.Model(candidate.rank, candidate.confidence, threshold))
+    assert best is not None
+    return best[2]
+
+
 def choose_threshold(model: ranking.Model, data: list[Sample]) -> float:
     """The threshold that answers most right within the refusal targets (or comes closest)."""
-    first_conf, right, in_scope = [], [], []
+    return _best_threshold(model, data, [])[0]
+
+
+def _first_entries(model: ranking.Model, data: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    """The first entry's confidence and whether it answers, per question."""
+    confidence, right = [], []
     for s in data:
         scores = model.scores(s.shape, s.signals)
         first = int(np.argmax(scores))
-        first_conf.append(model.probabilities(s.shape, s.signals, scores)[first])
+        confidence.append(model.probabilities(s.shape, s.signals, scores)[first])
         right.append(bool(s.accepted[first]))
-        in_scope.append(s.in_scope)
-    conf, ok, scope = np.array(first_conf), np.array(right), np.array(in_scope)
+    return np.array(confidence), np.array(right, dtype=bool)
+
+
+def _best_threshold(
+    model: ranking.Model, data: list[Sample], off_topic: Sequence[Sample]
+) -> tuple[float, float, float]:
+    """(threshold, how far it misses the refusal targets, the share of in-scope questions it
+    answers right)."""
+    conf, ok = _first_entries(model, data)
+    scope = np.array([s.in_scope for s in data], dtype=bool)
+    unrelated = conf[[s.off_topic for s in data]] if data else conf
+    unrelated = np.concatenate([unrelated, _first_entries(model, list(off_topic))[0]])
 
     def judge(t: float) -> tuple[float, float]:
         answered = conf >= t
         false_refusals = float((~answered[scope]).mean()) if scope.any() else 0.0
-        declined = float((~answered[~scope]).mean()) if (~scope).any() else 1.0
         miss = max(0.0, false_refusals - MAX_FALSE_REFUSALS)
-        miss += max(0.0, MIN_DECLINED_REFUSED - declined)
+        for declined in (conf[~scope], unrelated):
+            refused = float((declined < t).mean()) if len(declined) else 1.0
+            miss += max(0.0, MIN_DECLINED_REFUSED - refused)
         return miss, float((answered & ok)[scope].mean()) if scope.any() else 0.0
 
-    judged = [(t, *judge(float(t))) for t in THRESHOLDS]
+    judged = [(float(t), *judge(float(t))) for t in THRESHOLDS]
     least_miss = min(miss for _, miss, _ in judged)
     # Misses within a question or two of the least are as good: the dev set is small.
-    candidates = [(t, right) for t, miss, right in judged if miss <= least_miss + MISS_TOLERANCE]
-    best = max(right for _, right in candidates)
+    candidates = [
+        (t, miss, right) for t, miss, right in judged if miss <= least_miss + MISS_TOLERANCE
+    ]
+    best = max(right for _, _, right in candidates)
     # Among equally good thresholds, the middle one: least sensitive to noise either side.
-    tied = [t for t, right in candidates if right >= best - 1e-9]
-    return float(tied[len(tied) // 2])
+    tied = [(t, miss) for t, miss, right in candidates if right >= best - 1e-9]
+    threshold, miss = tied[len(tied) // 2]
+    return threshold, miss, best
 
 
 def fit(
@@ -144,6 +198,8 @@ def fit(
     held_out = samples(retriever, threshold_cases)
     declined = float(np.mean([not s.in_scope for s in held_out])) if held_out else None
     confidence = fit_confidence(data, rank, declined)
-    draft = ranking.Model(rank, confidence, threshold=0.5)
-    threshold = choose_threshold(draft, held_out)
-    return ranking.Model(rank, confidence, threshold, meta)
+    # Off-topic questions are off-topic wherever they were written: all of them judge that target.
+    more = [c for c in cases if c.kind == "off-topic" and c not in threshold_cases]
+    unrelated = samples(retriever, more)
+    chosen = choose(ranking.Model(rank, confidence, threshold=0.5), held_out, unrelated)
+    return ranking.Model(chosen.rank, chosen.confidence, chosen.threshold, meta)

@@ -174,7 +174,8 @@ def _count_everywhere(
     if mode == "hybrid" and hits:
         report.confidences.append((hits[0].confidence, hits[0].entry_id in case.accepted))
     for language in (case.language, ALL):
-        for topic in (case.topic, ALL) if case.topic else (None,):
+        # Declined questions count together (topic None) and by kind (off-topic, out-of-scope).
+        for topic in (case.topic, ALL) if case.topic else (None, case.kind):
             _count(report.score(mode, language, topic), case, hits, refused)
 
 
@@ -311,12 +312,14 @@ def summary(reports: dict[str, Report], pasted: dict[str, Report] | None = None)
                 p = pasted[name].score("hybrid", language, ALL)
                 drops.append(f"{p.rate(p.answered_topic) - s.rate(s.answered_topic):+.3f}")
             row(f"{language}: with pasted output: change of topic+lang", drops)
-    declined = [r.score("hybrid", ALL, None) for r in reports.values()]
-    row(
-        "declined (off-topic, out of scope) refused",
-        [f"{s.rate(s.refused):.3f}" for s in declined],
-    )
-    row("declined: questions", [str(s.n) for s in declined])
+    for label, kind in (
+        ("declined (off-topic, out of scope)", None),
+        ("off-topic", "off-topic"),
+        ("Docker, out of scope", "out-of-scope"),
+    ):
+        declined = [r.score("hybrid", ALL, kind) for r in reports.values()]
+        row(f"{label}: refused", [f"{s.rate(s.refused):.3f}" for s in declined])
+        row(f"{label}: questions", [str(s.n) for s in declined])
     row(
         "small talk answered with a citation",
         [f"{r.small_talk_cited}/{r.small_talk}" for r in reports.values()],

@@ -153,7 +153,7 @@ class Retriever:
             terms=technical | {p for p in phrases if p in self.index.terms},
             readable=readable,
             readable_share=share,
-            about_docker=text.about_docker(asked_tokens, technical),
+            about_docker=text.names_docker(question),
             elsewhere=not text.ELSEWHERE_WORDS.isdisjoint(asked_tokens),
             known=self._known(tokens),
         )

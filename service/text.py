@@ -38,16 +38,6 @@ ZH_STOPWORDS = frozenset(
     感谢 谢谢 做 办 回事 情况""".split()
 )
 
-# Words (as tokenize() spells them) that tie a question to Docker. A question with none of them,
-# and no docker command, flag or Dockerfile instruction, is more likely off-topic.
-DOMAIN_WORDS = frozenset(
-    """docker dockerfil contain imag registri compos kubernet k8s pod volum alpin distroless
-    buildx dockerhub podman entrypoint healthcheck unhealthi dockerignor gosu tini rootless subuid
-    dockremap usern dockerd containerd buildkit puid pgid manifest crlf
-    容器 镜像 仓库 基础镜像 私有仓库 镜像仓库 数据卷 健康检查 多阶段
-    镜像加速 加速器 宿主机 挂载""".split()
-)
-
 # Words (as tokenize() spells them) of the subjects next to dockfaq's that it does not cover:
 # Swarm, Kubernetes, container networking and firewalls, Docker Desktop on WSL/Hyper-V, GPUs.
 # The corpus mentions some in passing; the calibrator learns how much they count.
@@ -159,13 +149,47 @@ def terms(text: str) -> set[str]:
     return found
 
 
-def about_docker(tokens: list[str], found_terms: set[str]) -> bool:
-    """Whether a question names Docker: a domain word, a docker command, a flag, an exit code
-    or a Dockerfile instruction (word n-grams do not count)."""
-    if DOMAIN_WORDS.intersection(tokens):
-        return True
-    instructions = {i.lower() for i in _DOCKERFILE_INSTRUCTIONS}
-    return any(t.startswith(("docker ", "--", "exit ")) or t in instructions for t in found_terms)
+# What a post about Docker shows somewhere, pasted output included, in the words people use:
+# the tools, their objects and errors, Dockerfile lines and `docker run` flags. Links and
+# Markdown images are left out first ("![image](https://…)" says nothing). English words are
+# bounded by anything but a letter or digit, so "PUID" counts in "加一个PUID的设置".
+_DOCKER_WORDS = re.compile(
+    r"""(?<![a-z0-9_])(?:
+      docker\w* | containers? | contianer | images? | imgae | compose | registr\w* | podman
+    | containerd | buildkit\w* | buildx | kubernetes | k8s | pods? | alpine\w* | distroless
+    | entrypoint | exec\ format\ error | oci | runc | ghcr\.io | quay\.io | harbor | moby
+    | kitematic | skopeo | bind[\ -]?mount\w* | named\ volume | (?<!logical\ )volumes? | layers?
+    | multi-?stage | builder\ stage | slim | rootless | subuid | subgid | dockremap | userns
+    | user\ namespace | puid | pgid | unraid | synology | healthcheck | unhealthy | depends_on
+    | stop_grace_period | certs\.d | logging\ driver | manifest | tini | gosu
+    | nginx-unprivileged | dind | sha256: | pull\ rate\ limit | toomanyrequests
+    | exited\ ?\(\d+\) | exited\ with\ code | garbage-collect | system\ df | --network
+    | --cache-(?:to|from) | pid\ 1 | crlf | non-?root | port\ is\ already\ allocated
+    | (?:save|export|load|import)\W+(?:vs|or|and)\W+(?:from\ )?(?:save|export|load|import)
+    )(?![a-z0-9_])""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Chinese words have no spaces around them: they are matched anywhere.
+_DOCKER_WORDS_ZH = re.compile(
+    "容器|镜像|宿主机|多阶段|数据卷|命名卷|群晖|内网部署|离线|健康检查|私有仓库|分层|每一层|所有层"
+    r"|非\s*root|(?:save|export|load|import)\s*(?:和|还是|与|跟)\s*(?:save|export|load|import)"
+)
+_DOCKER_SYNTAX = re.compile(
+    r"""^\s*FROM\s+\S+(?:\s+AS\s+\S+)?\s*$
+    | ^\s*(?:RUN|CMD|COPY|ADD|USER|WORKDIR|ARG|ENV|EXPOSE|VOLUME|HEALTHCHECK|ONBUILD)\s
+    | \b(?:RUN|COPY|ARG|CMD|WORKDIR)\b(?!\s*\w*:)
+    | \bFROM\s+[\w./-]+[:@]\w | \bFROM\b(?=\s*[^\x00-\x7f]) | \b(?:ADD|COPY)\s+--
+    | (?:--user|\s-u)\s+(?:\d|\$) | --privileged | --read-only | --restart | --stop-timeout
+    | --group-add | --cap-(?:add|drop) | \s-p\s+\d+:\d+ | \s-it\b | \s-t\b | \btty\b""",
+    re.MULTILINE | re.VERBOSE,
+)
+_LINK = re.compile(r"!\[[^\]]*\]\([^)]*\)|https?://\S+")
+
+
+def names_docker(post: str) -> bool:
+    """Whether anything in a post, pasted output included, is Docker's."""
+    post = _LINK.sub(" ", post)
+    return any(p.search(post) for p in (_DOCKER_WORDS, _DOCKER_WORDS_ZH, _DOCKER_SYNTAX))
 
 
 # Openings and endings that only make sense after an earlier question. Pronouns alone ("it",

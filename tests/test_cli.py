@@ -71,7 +71,11 @@ def test_eval_reports_metrics(env: Path) -> None:
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "zh   image-vs-container" in line)
     assert row.split()[3:5] == ["|", "1.000"]  # n=1, hybrid hit@1
-    assert "declined refused" in result.output and "== reliability" in result.output
+    assert (
+        "declined refused" in result.output
+        and "off-topic: refused" in result.output
+        and "== reliability" in result.output
+    )
     assert all(mode in result.output for mode in ("hybrid", "bm25", "dense"))
 
 

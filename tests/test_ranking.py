@@ -72,7 +72,9 @@ def test_fitting_ranks_better_than_no_weights(fake_retriever: Retriever) -> None
     assert np.mean([r for _, r in firsts[half:]]) > np.mean([r for _, r in firsts[:half]])
 
 
-def _sample(cos: float, in_scope: bool) -> calibrate.Sample:
+def _sample(
+    cos: float, in_scope: bool, docker: bool = True, off_topic: bool = False
+) -> calibrate.Sample:
     n = 3
     dense = np.array([cos, 0.1, 0.1], dtype=np.float32)
     zeros = np.zeros(n, dtype=np.float32)
@@ -81,12 +83,13 @@ def _sample(cos: float, in_scope: bool) -> calibrate.Sample:
         words=5,
         readable=1.0,
         has_terms=False,
-        docker=True,
+        docker=docker,
         elsewhere=False,
         known=1.0,
         chinese=False,
     )
-    return calibrate.Sample(shape, signals, np.array([in_scope, False, False]), in_scope)
+    accepted = np.array([in_scope, False, False])
+    return calibrate.Sample(shape, signals, accepted, in_scope, off_topic)
 
 
 def test_threshold_separates_what_can_be_separated() -> None:
@@ -99,6 +102,30 @@ def test_threshold_separates_what_can_be_separated() -> None:
     data = [_sample(0.9, True)] * 40 + [_sample(0.2, False)] * 20  # p = 0.98 vs 0.05
     threshold = calibrate.choose_threshold(model, data)
     assert 0.05 < threshold <= 0.98
+
+
+def test_a_prior_against_posts_that_never_name_docker() -> None:
+    cos = ranking.CONFIDENCE_FEATURES.index("cos")
+    weights = np.zeros(len(ranking.CONFIDENCE_FEATURES))
+    weights[cos], weights[-1] = 10.0, -5.0
+    rank = np.zeros(len(ranking.ENTRY_FEATURES))
+    rank[ranking.ENTRY_FEATURES.index("cos")] = 1.0
+    model = ranking.Model(rank, weights, 0.5)
+    # Off-topic posts look as close to an entry as real questions do; only the Docker words
+    # tell them apart. A few real questions name no Docker word either and are weaker.
+    data = (
+        [_sample(0.8, True)] * 40
+        + [_sample(0.8, True, docker=False)] * 2
+        + [_sample(0.8, False, docker=False, off_topic=True)] * 20
+        + [_sample(0.2, False)] * 10
+    )
+    chosen = calibrate.choose(model, data)
+    assert chosen.confidence[ranking.CONFIDENCE_FEATURES.index("docker")] > 0
+    answered = []
+    for s in data:
+        scores = chosen.scores(s.shape, s.signals)
+        answered.append(chosen.probabilities(s.shape, s.signals, scores)[0] >= chosen.threshold)
+    assert all(answered[:40]) and not any(answered[42:])
 
 
 def test_feature_columns_follow_their_names() -> None:

@@ -85,3 +85,35 @@ def test_looks_like_follow_up(question: str, expected: bool) -> None:
 def test_stems_that_are_stopwords_are_dropped() -> None:
     # Found by hypothesis (tests/test_properties.py): Snowball turns "ons" into "on".
     assert text.tokenize("ons aboutness") == []
+
+
+@pytest.mark.parametrize(
+    "post",
+    [
+        "why does my contianer exit right away",
+        "加一个PUID的设置吧，不然权限总是乱",  # no space between the word and the Chinese
+        "健康检查一直失败 怎么看具体报错",
+        "npm ci fails\n```\nFROM node:20-alpine\nRUN npm ci\n```",  # the Dockerfile is pasted
+        "where do i get the sha256 to put in FROM node:20@sha256",
+        "what does ADD --unpack=true do",
+        "app is Exited (137) after a minute",
+        "--user 1000 gives me gid 0",
+    ],
+)
+def test_names_docker(post: str) -> None:
+    assert text.names_docker(post)
+
+
+@pytest.mark.parametrize(
+    "post",
+    [
+        "npm install -g fails with EACCES permission denied",
+        "SELECT id FROM message GROUP BY name fails on MySQL 5.7",
+        "Main process exited, code=exited, status=203/EXEC",
+        "how to extend an LVM logical volume after adding a new disk",
+        "定时任务手动可以执行，cron 里不执行 ![image](https://example.com/container.png)",
+        "mysql -u root -p says access denied",
+    ],
+)
+def test_does_not_name_docker(post: str) -> None:
+    assert not text.names_docker(post)
