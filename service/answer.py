@@ -21,6 +21,8 @@ RELATED_RATIO = 0.75
 # A message that is confident alone but reads as a follow-up takes the reading joined with the
 # previous question when that one is at most this much less confident.
 FOLLOW_UP_SLACK = 0.05
+# Earlier turns searched with a follow-up, at most: the thread's question and its follow-ups.
+MAX_JOINED = 3
 
 REFUSALS = {
     "en": (
@@ -135,11 +137,18 @@ def search_in_context(
     confident = bool(alone) and alone[0].confidence >= threshold
     if confident and not text.looks_like_follow_up(question):
         return alone
-    # The question the conversation is about: "thanks" or "that didn't work" in between is not.
-    previous = next((h for h in reversed(history) if smalltalk.kind(h) is None), None)
-    if previous is None:
+    # The question the conversation is about: "thanks" or "that didn't work" in between is not,
+    # and after a follow-up ("and how do I load it?") it is the question that one followed.
+    earlier = [h for h in history if smalltalk.kind(h) is None]
+    if not earlier:
         return alone
-    joined = retriever.search(f"{previous}\n{question}", k=k, topic=topic, language=language)
+    start = len(earlier) - 1
+    while start > 0 and text.looks_like_follow_up(earlier[start]):
+        start -= 1
+    # The thread's question, then its latest follow-ups.
+    context = [earlier[start], *earlier[start + 1 :][-(MAX_JOINED - 1) :]]
+    joined_text = "\n".join([*context, question])
+    joined = retriever.search(joined_text, k=k, topic=topic, language=language)
     if confident:  # and it reads as a follow-up ("it", "then"): the conversation's reading
         # wins when it is about as sure; "do containers have their own kernel?" keeps its own.
         enough = max(threshold, alone[0].confidence - FOLLOW_UP_SLACK)

@@ -63,6 +63,14 @@ def test_follow_up_is_searched_with_the_previous_question(fake_retriever: Retrie
     assert follow.language == "zh"
 
 
+def test_a_follow_up_of_a_follow_up_keeps_the_thread(fake_retriever: Retriever) -> None:
+    # Asked again and again, "那它呢" joins the question that started the thread, not itself.
+    history = ["docker save vs docker export", "那它呢", "那它呢", "那它呢"]
+    follow = answer(fake_retriever, "那它呢", threshold=0.3, history=history)
+    assert follow.answered and follow.citations[0].topic == "save-load-export-import"
+    assert not answer(fake_retriever, "那它呢", threshold=0.3, history=history[1:]).answered
+
+
 def test_self_contained_question_ignores_history(fake_retriever: Retriever) -> None:
     question = "docker中镜像和容器的区别"
     fresh = answer(fake_retriever, question, threshold=0.3)
