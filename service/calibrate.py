@@ -141,12 +141,7 @@ def choose(
     return best[2]
 
 
-def choose_threshold(model: ranking.Model, data: list[Sample]) -> float:
-    """The threshold that answers most right within the refusal targets (or comes closest)."""
-    return _best_threshold(model, data, [])[0]
-
-
-def _first_entries(model: ranking.Model, data: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+def _first_entries(model: ranking.Model, data: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
     """The first entry's confidence and whether it answers, per question."""
     confidence, right = [], []
     for s in data:
@@ -164,8 +159,8 @@ def _best_threshold(
     answers right)."""
     conf, ok = _first_entries(model, data)
     scope = np.array([s.in_scope for s in data], dtype=bool)
-    unrelated = conf[[s.off_topic for s in data]] if data else conf
-    unrelated = np.concatenate([unrelated, _first_entries(model, list(off_topic))[0]])
+    labelled_off_topic = np.array([s.off_topic for s in data], dtype=bool)
+    unrelated = np.concatenate([conf[labelled_off_topic], _first_entries(model, off_topic)[0]])
 
     def judge(t: float) -> tuple[float, float]:
         answered = conf >= t
@@ -199,7 +194,8 @@ def fit(
     declined = float(np.mean([not s.in_scope for s in held_out])) if held_out else None
     confidence = fit_confidence(data, rank, declined)
     # Off-topic questions are off-topic wherever they were written: all of them judge that target.
-    more = [c for c in cases if c.kind == "off-topic" and c not in threshold_cases]
+    held_out_cases = set(threshold_cases)
+    more = [c for c in cases if c.kind == "off-topic" and c not in held_out_cases]
     unrelated = samples(retriever, more)
     chosen = choose(ranking.Model(rank, confidence, threshold=0.5), held_out, unrelated)
     return ranking.Model(chosen.rank, chosen.confidence, chosen.threshold, meta)
