@@ -64,7 +64,7 @@ _INSTRUCTION = re.compile(r"\b(" + "|".join(_DOCKERFILE_INSTRUCTIONS) + r")\b")
 
 
 # Bump when tokenisation changes in a way that makes built indexes stale.
-TOKENIZER_REVISION = 4
+TOKENIZER_REVISION = 5
 
 
 def signature() -> str:
@@ -104,7 +104,7 @@ def translate(text: str) -> tuple[str, float]:
         words.append(text[position : run.start()])
         for token in _chinese_tokens(run.group()):
             total += 1
-            english = glossary().get(token)
+            english = glossary().get(token) or _parts_in_glossary(token)
             if english:
                 kept += 1
                 words.append(english)
@@ -123,7 +123,7 @@ def tokenize(text: str) -> list[str]:
     position = 0
     for run in _CJK_RUN.finditer(text):
         tokens.extend(_latin_tokens(text[position : run.start()]))
-        tokens.extend(_chinese_tokens(run.group()))
+        tokens.extend(_chinese_search_tokens(run.group()))
         position = run.end()
     tokens.extend(_latin_tokens(text[position:]))
     return tokens
@@ -138,6 +138,18 @@ def _latin_tokens(text: str) -> list[str]:
 
 def _chinese_tokens(run: str) -> list[str]:
     return [w for w in _jieba().lcut(run) if w.strip() and w not in ZH_STOPWORDS]
+
+
+def _chinese_search_tokens(run: str) -> list[str]:
+    """Words and the shorter words inside them (不断重启 -> 不断, 重启, 不断重启), so that one
+    compound in a question still meets another compound of the same root in the corpus."""
+    return [w for w in _jieba().cut_for_search(run) if w.strip() and w not in ZH_STOPWORDS]
+
+
+def _parts_in_glossary(word: str) -> str:
+    """English for the pieces of a compound the glossary does not hold (镜像文件 -> image file)."""
+    parts = [p for p in _jieba().cut_for_search(word) if p != word]
+    return " ".join(glossary()[p] for p in parts if p in glossary())
 
 
 def terms(text: str) -> set[str]:

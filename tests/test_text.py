@@ -28,6 +28,11 @@ def test_tokenize_segments_chinese_and_drops_stopwords() -> None:
     assert not {"的", "和", "是", "什么"} & set(tokens)
 
 
+def test_tokenize_keeps_the_words_inside_chinese_compounds() -> None:
+    # 不断重启 is one glossary word; the corpus may say 一直重启 or just 重启.
+    assert {"不断重启", "重启"} <= set(text.tokenize("容器一直不断重启"))
+
+
 def test_tokenize_normalises_english() -> None:
     tokens = text.tokenize("Why do my Containers EXIT?")
     assert "why" not in tokens and "my" not in tokens
@@ -59,6 +64,11 @@ def test_translate_renders_chinese_for_the_english_model() -> None:
     readable, share = text.translate("2024年东南亚BCD功率集成电路市场")
     assert "2024" in readable and share < 0.3
     assert text.translate("why does it exit") == ("why does it exit", 1.0)
+
+
+def test_translate_reads_a_compound_by_its_parts() -> None:
+    assert "镜像文件" not in text.glossary()
+    assert text.translate("离线的镜像文件") == ("offline image file", 1.0)
 
 
 def test_phrases() -> None:
