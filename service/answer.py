@@ -131,16 +131,17 @@ def search_in_context(
     A question that stands on its own (confident alone, no "it"/"that"/"那…呢") is searched
     alone, so an earlier topic never pollutes it.
     """
-    alone = retriever.search(question, k=k, topic=topic, language=language)
-    if not history or retriever.strange_to(question):
-        return alone  # "what about the weather?" is not a follow-up the corpus could answer
-    confident = bool(alone) and alone[0].confidence >= threshold
-    if confident and not text.looks_like_follow_up(question):
-        return alone
     # The question the conversation is about: "thanks" or "that didn't work" in between is not,
     # and after a follow-up ("and how do I load it?") it is the question that one followed.
     earlier = [h for h in history if smalltalk.kind(h) is None]
-    if not earlier:
+    docker_thread = any(text.names_docker(h) for h in earlier)
+    alone = retriever.search(
+        question, k=k, topic=topic, language=language, about_docker=docker_thread
+    )
+    if not earlier or retriever.strange_to(question):
+        return alone  # "what about the weather?" is not a follow-up the corpus could answer
+    confident = bool(alone) and alone[0].confidence >= threshold
+    if confident and not text.looks_like_follow_up(question):
         return alone
     start = len(earlier) - 1
     while start > 0 and text.looks_like_follow_up(earlier[start]):
@@ -149,11 +150,15 @@ def search_in_context(
     context = [earlier[start], *earlier[start + 1 :][-(MAX_JOINED - 1) :]]
     joined_text = "\n".join([*context, question])
     joined = retriever.search(joined_text, k=k, topic=topic, language=language)
+    if not joined:
+        return alone
+    if text.asks_about_the_same(question) and joined[0].confidence >= threshold:
+        return joined  # "what about X?" is the previous question, asked about X
     if confident:  # and it reads as a follow-up ("it", "then"): the conversation's reading
         # wins when it is about as sure; "do containers have their own kernel?" keeps its own.
         enough = max(threshold, alone[0].confidence - FOLLOW_UP_SLACK)
-        return joined if joined and joined[0].confidence >= enough else alone
-    return joined if joined and (not alone or joined[0].confidence > alone[0].confidence) else alone
+        return joined if joined[0].confidence >= enough else alone
+    return joined if not alone or joined[0].confidence > alone[0].confidence else alone
 
 
 def _chatter_language(message: str, history: Sequence[str]) -> str:

@@ -131,7 +131,12 @@ class Retriever:
         self.vector_cache.clear()
         self.vector_cache.hits = self.vector_cache.misses = 0
 
-    def prepare(self, question: str, language: str | None = None) -> Query:
+    def prepare(
+        self, question: str, language: str | None = None, about_docker: bool = False
+    ) -> Query:
+        """``about_docker``: the conversation the question belongs to is about Docker already,
+        so a follow-up that names nothing ("它用 http 的话呢？") is not taken for an unrelated one.
+        """
         message = parse_message(question)
         searched = message.focus
         technical = text.terms(message.exact_text)
@@ -153,7 +158,7 @@ class Retriever:
             terms=technical | {p for p in phrases if p in self.index.terms},
             readable=readable,
             readable_share=share,
-            about_docker=text.names_docker(question),
+            about_docker=about_docker or text.names_docker(question),
             elsewhere=not text.ELSEWHERE_WORDS.isdisjoint(asked_tokens),
             known=self._known(tokens),
         )
@@ -182,9 +187,10 @@ class Retriever:
         topic: str | None = None,
         language: str | None = None,
         mode: Mode = "hybrid",
+        about_docker: bool = False,
     ) -> list[Hit]:
-        """The ``k`` best entries for ``question``, best first."""
-        query = self.prepare(question, language)
+        """The ``k`` best entries for ``question``, best first (``about_docker``: see prepare)."""
+        query = self.prepare(question, language, about_docker)
         signals = self.signals(query, mode)
         if mode == "dense":
             fused, confidence = signals.dense, _calibrate(signals.dense)

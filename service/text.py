@@ -214,6 +214,17 @@ _FOLLOW_UP = re.compile(
 )
 
 
+# "What about X?", "那 X 呢？": the previous question again, asked about X.
+_SAME_QUESTION = re.compile(
+    r"^(?:what|how) about\b|^(?:and )?what if\b|^(?:那|那么|那如果).*呢\W*$"
+)
+
+
+def asks_about_the_same(question: str) -> bool:
+    """Whether a message repeats the previous question about something else."""
+    return bool(_SAME_QUESTION.search(normalize(_CODE.sub(" ", question)).strip()))
+
+
 def looks_like_follow_up(question: str) -> bool:
     """Whether a question leans on what came before ("and how do I load it?", "那非root呢？")."""
     plain = normalize(_CODE.sub(" ", question)).strip()

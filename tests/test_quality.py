@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from service import corpus, evaluation, ranking
+from service.answer import answer
 from service.retrieval import Retriever
 
 EVAL = Path(__file__).parent / "eval"
@@ -119,3 +120,23 @@ FLOOR = {
     "real declined refused": 0.7,
     "real off-topic refused": 0.9,
 }
+
+
+@pytest.mark.parametrize(
+    ("history", "question", "topic"),
+    [
+        # Alone, this names bind mounts and would be answered about volumes vs bind mounts.
+        (
+            ["How do I run a container as a non-root user?"],
+            "what about files in a bind mount then?",
+            "non-root",
+        ),
+        # Alone, this names nothing of Docker; in the conversation it is still about Docker.
+        (["怎么搭建自己的私有镜像仓库"], "它用 http 的话客户端报错怎么办", "image-registry"),
+    ],
+)
+def test_follow_up_keeps_the_conversation(
+    real_retriever: Retriever, history: list[str], question: str, topic: str
+) -> None:
+    result = answer(real_retriever, question, history=history)
+    assert result.answered and result.citations[0].topic == topic

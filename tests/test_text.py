@@ -92,6 +92,20 @@ def test_looks_like_follow_up(question: str, expected: bool) -> None:
     assert text.looks_like_follow_up(question) is expected
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("what about files in a bind mount then?", True),
+        ("How about docker export?", True),
+        ("那 distroless 呢", True),
+        ("那怎么在另一台机器上导入？", False),  # a follow-up, but not the same question again
+        ("what is an image", False),
+    ],
+)
+def test_asks_about_the_same(question: str, expected: bool) -> None:
+    assert text.asks_about_the_same(question) is expected
+
+
 def test_stems_that_are_stopwords_are_dropped() -> None:
     # Found by hypothesis (tests/test_properties.py): Snowball turns "ons" into "on".
     assert text.tokenize("ons aboutness") == []
