@@ -210,7 +210,9 @@ _FOLLOW_UP = re.compile(
     r"^(?:(?:ok|okay|thanks|thx|great|cool|nice|got it)\W+)?"
     r"(and|but|so|then|also|what about|how about|what if|same)\b"
     r"|\b(then|instead)\W*$"
-    r"|^(那|那么|还有|然后|另外|同样)|呢\W*$|刚才|上面(说|的)|前面(说|的)"
+    # A choice between things named before: "which one keeps the history?"
+    r"|\b(which one|either one|both of them|the other one|the former|the latter)\b"
+    r"|^(那|那么|还有|然后|另外|同样)|呢\W*$|刚才|上面(说|的)|前面(说|的)|哪一个|两者|这俩"
 )
 
 

@@ -83,6 +83,8 @@ def test_phrases() -> None:
         ("那非root用户呢？", True),
         ("那怎么在另一台机器上导入", True),
         ("why", True),
+        ("which one keeps the history?", True),
+        ("两者哪个更小", True),
         ("why does my container exit immediately after docker run", False),
         ("how do I copy a file into it from the host", False),
         ("docker中镜像和容器的区别", False),
