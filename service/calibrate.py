@@ -87,7 +87,10 @@ def fit_ranker(data: list[Sample]) -> np.ndarray:
 
 
 def fit_confidence(
-    data: list[Sample], rank: np.ndarray, declined_share: float | None = None
+    data: list[Sample],
+    rank: np.ndarray,
+    declined_share: float | None = None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Logistic regression: the first entry's confidence features -> it answers.
 
@@ -104,9 +107,12 @@ def fit_confidence(
         first = int(np.argmax(scores))
         rows.append(ranking.confidence_features(s.shape, s.signals, scores)[first, :-1])
         labels.append(bool(s.accepted[first]))
-    fitted = LogisticRegression(C=CONFIDENCE_C, max_iter=1000).fit(np.array(rows), labels)
+    weights = np.ones(len(data)) if weights is None else weights
+    fitted = LogisticRegression(C=CONFIDENCE_C, max_iter=1000).fit(
+        np.array(rows), labels, sample_weight=weights
+    )
     intercept = float(fitted.intercept_[0])
-    trained_share = float(np.mean([not s.in_scope for s in data]))
+    trained_share = float(np.average([not s.in_scope for s in data], weights=weights))
     if declined_share and 0.0 < trained_share < 1.0:
         intercept += _log_odds(trained_share) - _log_odds(declined_share)
     return np.append(fitted.coef_[0], intercept)
@@ -187,14 +193,20 @@ def _best_threshold(
 def fit(
     retriever: Retriever, cases: list[Case], threshold_cases: list[Case], meta: dict[str, object]
 ) -> ranking.Model:
-    """The ranking model fitted on ``cases``, its threshold chosen on ``threshold_cases``."""
-    data = samples(retriever, cases)
-    rank = fit_ranker(data)
-    held_out = samples(retriever, threshold_cases)
-    declined = float(np.mean([not s.in_scope for s in held_out])) if held_out else None
-    confidence = fit_confidence(data, rank, declined)
-    # Off-topic questions are off-topic wherever they were written: all of them judge that target.
+    """The ranking model fitted on ``cases``, its threshold chosen on ``threshold_cases`` (real
+    posts, a part of ``cases``)."""
     held_out_cases = set(threshold_cases)
+    held_out = samples(retriever, threshold_cases)
+    written = samples(retriever, [c for c in cases if c not in held_out_cases])
+    data = held_out + written
+    rank = fit_ranker(data)
+    declined = float(np.mean([not s.in_scope for s in held_out])) if held_out else None
+    # Real posts weigh as much in all as the written questions: the confidence is for real posts.
+    weights = None
+    if held_out and written:
+        weights = np.r_[np.full(len(held_out), len(written) / len(held_out)), np.ones(len(written))]
+    confidence = fit_confidence(data, rank, declined, weights)
+    # Off-topic questions are off-topic wherever they were written: all of them judge that target.
     more = [c for c in cases if c.kind == "off-topic" and c not in held_out_cases]
     unrelated = samples(retriever, more)
     chosen = choose(ranking.Model(rank, confidence, threshold=0.5), held_out, unrelated)

@@ -44,6 +44,19 @@ def test_the_shipped_model_matches_this_code() -> None:
     assert model.rank.shape == (len(ranking.ENTRY_FEATURES),)
 
 
+def test_a_weight_counts_like_repeating_the_question(fake_retriever: Retriever) -> None:
+    # Real posts are weighted up in the confidence fit: weight 3 must mean "asked three times".
+    cases = [c for c in evaluation.load_cases(CLEAN) if not c.context][::9]
+    data = calibrate.samples(fake_retriever, cases)
+    rank = calibrate.fit_ranker(data)
+    few = len(data) // 4
+    repeated = calibrate.fit_confidence(data + data[:few] * 2, rank, declined_share=0.2)
+    weights = np.r_[np.full(few, 3.0), np.ones(len(data) - few)]
+    weighted = calibrate.fit_confidence(data, rank, declined_share=0.2, weights=weights)
+    assert np.allclose(weighted, repeated, atol=1e-3)
+    assert not np.allclose(weighted, calibrate.fit_confidence(data, rank, 0.2), atol=1e-3)
+
+
 def _hit1(retriever: Retriever, model: ranking.Model, data: list[calibrate.Sample]) -> float:
     right = [s.accepted[int(np.argmax(model.scores(s.shape, s.signals)))] for s in data]
     return float(np.mean(right))
