@@ -98,6 +98,7 @@ def fit_confidence(
     set holds far more of them than real questions do, which would push every confidence down:
     the intercept is shifted by the difference in log-odds (a prior correction; the slopes, which
     separate in-scope from declined questions, are fitted on all the data as it is).
+    ``weights``: per question (default 1); the declined share trained on is weighted the same.
     """
     from sklearn.linear_model import LogisticRegression
 
