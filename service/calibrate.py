@@ -208,7 +208,6 @@ def fit(
         weights = np.r_[np.full(len(held_out), len(written) / len(held_out)), np.ones(len(written))]
     confidence = fit_confidence(data, rank, declined, weights)
     # Off-topic questions are off-topic wherever they were written: all of them judge that target.
-    more = [c for c in cases if c.kind == "off-topic" and c not in held_out_cases]
-    unrelated = samples(retriever, more)
+    unrelated = [s for s in written if s.off_topic]
     chosen = choose(ranking.Model(rank, confidence, threshold=0.5), held_out, unrelated)
     return ranking.Model(chosen.rank, chosen.confidence, chosen.threshold, meta)

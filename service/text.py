@@ -216,6 +216,11 @@ _FOLLOW_UP = re.compile(
 )
 
 
+def _plain(message: str) -> str:
+    """A message's words as the follow-up patterns read them: code out, normalised, trimmed."""
+    return normalize(_CODE.sub(" ", message)).strip()
+
+
 # "What about X?", "那 X 呢？": the previous question again, asked about X.
 _SAME_QUESTION = re.compile(
     r"^(?:what|how) about\b|^(?:and )?what if\b|^(?:那|那么|那如果).*呢\W*$"
@@ -224,12 +229,12 @@ _SAME_QUESTION = re.compile(
 
 def asks_about_the_same(question: str) -> bool:
     """Whether a message repeats the previous question about something else."""
-    return bool(_SAME_QUESTION.search(normalize(_CODE.sub(" ", question)).strip()))
+    return bool(_SAME_QUESTION.search(_plain(question)))
 
 
 def looks_like_follow_up(question: str) -> bool:
     """Whether a question leans on what came before ("and how do I load it?", "那非root呢？")."""
-    plain = normalize(_CODE.sub(" ", question)).strip()
+    plain = _plain(question)
     return bool(_FOLLOW_UP.search(plain)) or len(tokenize(plain)) <= 2
 
 
