@@ -181,3 +181,28 @@ def test_feature_columns_follow_their_names() -> None:
     assert np.exp(confidence[:, ranking.CONFIDENCE_FEATURES.index("log_share")]).sum() == (
         pytest.approx(1.0)
     )
+
+
+def test_the_threshold_prices_each_mistake_by_its_target() -> None:
+    assert calibrate.cost(0.03, 0.0, 0.0) == pytest.approx(calibrate.cost(0.0, 0.05, 0.0))
+    cos = ranking.CONFIDENCE_FEATURES.index("cos")
+    weights = np.zeros(len(ranking.CONFIDENCE_FEATURES))
+    weights[cos], weights[-1] = 10.0, -5.0  # sigmoid(10 * 0.45 - 5) = 0.38
+    rank = np.zeros(len(ranking.ENTRY_FEATURES))
+    rank[ranking.ENTRY_FEATURES.index("cos")] = 1.0
+    model = ranking.Model(rank, weights, 0.5)
+
+    def threshold(weak_in_scope: int, weak_declined: int) -> float:
+        data = (
+            [_sample(0.9, True)] * (100 - weak_in_scope)
+            + [_sample(0.45, True)] * weak_in_scope
+            + [_sample(0.45, False)] * weak_declined
+            + [_sample(0.1, False)] * (20 - weak_declined)
+        )
+        return calibrate.choose(model, data).threshold
+
+    # Answering one weak declined question in twenty costs 1.0; refusing ten weak in-scope
+    # questions in a hundred costs 3.3: answer them all.
+    assert threshold(weak_in_scope=10, weak_declined=1) <= 0.38
+    # Refusing one in-scope question costs 0.33; answering ten declined ones costs 10.
+    assert threshold(weak_in_scope=1, weak_declined=10) > 0.38
