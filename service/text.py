@@ -35,7 +35,8 @@ ZH_STOPWORDS = frozenset(
     然后 但是 如果 那么 所以 怎么样 怎么回事 怎么做 行不行 能不能 可不可以 是不是 有没有
     一些 哪些 还是 或者 而且 自己 东西 现在 今天 这样 那样 这么 比如 例如 已经 不 不是 不能
     不会 啦 哦 呗 啥 咋 咋办 搞 弄 一样 具体 到底 其实 只 只是 只能 新手 小白 求 大神 各位
-    感谢 谢谢 做 办 回事 情况""".split()
+    感谢 谢谢 做 办 回事 情况 你好 您好 多谢 麻烦 帮忙 看看 最近 这几天 几天 所有 原因 发现
+    出现 遇到 突然 每次 尝试 试过 非常 一切""".split()
 )
 
 # Words (as tokenize() spells them) of the subjects next to dockfaq's that it does not cover:
@@ -64,7 +65,7 @@ _INSTRUCTION = re.compile(r"\b(" + "|".join(_DOCKERFILE_INSTRUCTIONS) + r")\b")
 
 
 # Bump when tokenisation changes in a way that makes built indexes stale.
-TOKENIZER_REVISION = 5
+TOKENIZER_REVISION = 6
 
 
 def signature() -> str:
