@@ -382,7 +382,7 @@ def test_feishu_rejects_plain_events_when_encryption_is_on(client: TestClient) -
         content=body,
         headers=fake_platform.feishu_headers(body, FEISHU_KEY),
     )
-    assert reply.status_code == 401 and "not encrypted" in reply.json()["detail"]
+    assert reply.status_code == 401 and reply.json() == {"detail": "feishu request rejected"}
 
 
 def test_feishu_without_encryption_checks_the_token(
@@ -479,3 +479,109 @@ def test_slack_render_fits_a_section_and_speaks_mrkdwn() -> None:
     assert slack.plain("<@U0LAN0Z89> what is &lt;none&gt; <https://x.io|x.io>?") == (
         "what is <none> https://x.io?"
     )
+
+
+# --- Hostile input: a clear 4xx, never a 500 ------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["events", "commands", "interactions"])
+@pytest.mark.parametrize("timestamp", ["abc", "1e3", "9" * 5000, "\u00b2", "-1", " 1"])
+def test_slack_timestamps_that_are_not_times_are_refused(
+    client: TestClient, path: str, timestamp: str
+) -> None:
+    body = b"token=x&text=hello"
+    signed = fake_platform.slack_headers(body, SLACK_SECRET)
+    # Headers are Latin-1 on the wire: "²" is a byte a client can send, and str.isdigit() says yes.
+    headers = {**signed, "X-Slack-Request-Timestamp": timestamp.encode("latin-1")}
+    reply = client.post(f"/integrations/slack/{path}", content=body, headers=headers)  # type: ignore[arg-type]
+    assert reply.status_code == 401 and "timestamp" in reply.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'{"type": "event_callback", "event": "str"}'])
+def test_slack_signed_events_of_the_wrong_shape(client: TestClient, body: bytes) -> None:
+    reply = _slack_post(client, "events", body)
+    assert reply.status_code in (200, 400), reply.text
+
+
+def test_slack_interaction_payload_of_the_wrong_shape(client: TestClient) -> None:
+    for payload in ('"str"', '{"type": "block_actions", "actions": "x"}', "[]"):
+        body = urlencode({"payload": payload}).encode()
+        assert _slack_post(client, "interactions", body).status_code in (200, 400)
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 5000, "\u00b2", "1e3"])
+def test_dingtalk_timestamps_that_are_not_times_are_refused(
+    client: TestClient, timestamp: str
+) -> None:
+    signed = fake_platform.dingtalk_headers(DINGTALK_SECRET)
+    headers = {**signed, "timestamp": timestamp.encode("latin-1")}
+    message = fake_platform.dingtalk_message(QUESTION_EN, uuid.uuid4().hex)
+    reply = client.post("/integrations/dingtalk", json=message, headers=headers)  # type: ignore[arg-type]
+    assert reply.status_code == 401 and "timestamp" in reply.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"[1, 2]", 400),
+        (b'{"msgId": "m-1", "text": "str"}', 200),  # no question: the robot asks for one
+        (b'{"text": {"content": "\\ud800"}}', 400),
+        (b'{"n": NaN}', 400),
+    ],
+)
+def test_dingtalk_signed_bodies_of_the_wrong_shape(
+    client: TestClient, body: bytes, status: int
+) -> None:
+    headers = {
+        **fake_platform.dingtalk_headers(DINGTALK_SECRET),
+        "content-type": "application/json",
+    }
+    reply = client.post("/integrations/dingtalk", content=body, headers=headers)
+    assert reply.status_code == status, reply.text
+
+
+def test_feishu_timestamp_of_5000_digits_is_refused(client: TestClient) -> None:
+    event = fake_platform.feishu_message(QUESTION_EN, uuid.uuid4().hex, FEISHU_TOKEN)
+    assert (
+        _feishu_post(client, event, **{"X-Lark-Request-Timestamp": "9" * 5000}).status_code == 401
+    )
+
+
+def test_feishu_signed_event_of_the_wrong_shape_is_ignored(client: TestClient) -> None:
+    for event in (
+        {"schema": "2.0", "header": {"token": FEISHU_TOKEN}, "event": "str"},
+        {"schema": "2.0", "header": {"token": FEISHU_TOKEN, "event_type": 1}, "event": []},
+    ):
+        assert _feishu_post(client, event).status_code == 200
+
+
+def test_feishu_headers_of_the_wrong_type_are_refused(
+    tmp_path: Path, fake_index_dir: Path, fake_retriever: Retriever, platform: FakePlatform
+) -> None:
+    settings = _settings(tmp_path, fake_index_dir, platform, feishu_encrypt_key="")
+    with TestClient(create_app(settings, retriever=fake_retriever)) as client:
+        for event in ({"header": "x"}, {"header": None}, {"header": []}, [1], "str"):
+            reply = client.post("/integrations/feishu/events", json=event)
+            assert reply.status_code == 401, reply.text
+
+
+def test_feishu_says_the_same_for_every_undecryptable_event(client: TestClient) -> None:
+    """An unsigned body (the URL check is one) is decrypted before its token can be checked;
+    bad padding, bad JSON and a wrong token must not be told apart (a padding oracle)."""
+    import base64
+    import os
+
+    replies = set()
+    check = {"type": "url_verification", "token": "no"}
+    good = json.loads(fake_platform.feishu_encrypt(check, FEISHU_KEY))["encrypt"]
+    raw = base64.b64decode(good)
+    for encrypted in (
+        good.encode(),
+        base64.b64encode(raw[:-1] + bytes([raw[-1] ^ 1])),  # the padding is now wrong
+        base64.b64encode(os.urandom(48)),
+        b"not base64 at all",
+    ):
+        content = json.dumps({"encrypt": encrypted.decode()}).encode()
+        reply = client.post("/integrations/feishu/events", content=content)
+        replies.add((reply.status_code, reply.text))
+    assert replies == {(401, '{"detail":"feishu request rejected"}')}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,10 +59,30 @@ def not_configured(platform: str, *settings: str) -> HTTPException:
     return HTTPException(404, f"{platform} is not configured: set {names}")
 
 
-def unauthorized(state: AppState, platform: str, why: str) -> HTTPException:
+def unauthorized(state: AppState, platform: str, why: str, tell: bool = True) -> HTTPException:
+    """A 401 that says ``why`` (in the log always, in the reply only if ``tell``)."""
     state.metrics.channel_events.labels(platform, "rejected").inc()
     log.warning("%s request rejected: %s", platform, why)
-    return HTTPException(401, f"{platform} request rejected: {why}")
+    return HTTPException(401, f"{platform} request rejected" + (f": {why}" if tell else ""))
+
+
+def recent(timestamp: str, window: float, per_second: int = 1) -> bool:
+    """``timestamp`` is a Unix time (in seconds, or ``per_second`` units) within ``window``
+    seconds of now, written as a platform writes one: ASCII digits, at most 13 of them."""
+    if not re.fullmatch(r"[0-9]{1,13}", timestamp):
+        return False
+    return abs(time.time() - int(timestamp) / per_second) <= window
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: a field of the wrong type in an
+    event reads as missing."""
+    return value if isinstance(value, dict) else {}
+
+
+def mappings(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects in ``value`` if it is a list, else none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def count(state: AppState, platform: str, outcome: str) -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import time
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from service.web import jsonbody
 from service.web.channels import common
 from service.web.state import AppState, app_state
 
@@ -39,21 +37,23 @@ async def dingtalk(request: Request) -> JSONResponse:
         raise common.not_configured("DingTalk", "dingtalk_app_secret")
     timestamp = request.headers.get("timestamp", "")
     sign = request.headers.get("sign", "")
-    if not timestamp.isdigit() or not sign:
+    if not timestamp or not sign:
         raise common.unauthorized(state, PLATFORM, "missing timestamp or sign header")
-    if abs(time.time() * 1000 - int(timestamp)) > WINDOW_MS:
-        raise common.unauthorized(state, PLATFORM, "timestamp more than an hour away")
+    if not common.recent(timestamp, WINDOW_MS / 1000, per_second=1000):
+        raise common.unauthorized(state, PLATFORM, "timestamp not in milliseconds within an hour")
     if not hmac.compare_digest(sign.encode(), signature(timestamp, secret).encode()):
         raise common.unauthorized(state, PLATFORM, "bad sign")
     try:
-        payload: dict[str, Any] = json.loads(await request.body())
+        payload = jsonbody.loads(await request.body())
     except ValueError:
         return JSONResponse({"detail": "the body is not JSON"}, status_code=400)
+    if not isinstance(payload, dict):
+        return JSONResponse({"detail": "the body is not a JSON object"}, status_code=400)
     message_id = str(payload.get("msgId", ""))
     if message_id and state.store and not state.store.claim(f"dingtalk:{message_id}", 3600):
         common.count(state, PLATFORM, "duplicate")
         return JSONResponse({})
-    question = str((payload.get("text") or {}).get("content", "")).strip()
+    question = str(common.mapping(payload.get("text")).get("content", "")).strip()
     conversation = f"dingtalk:{payload.get('conversationId')}:{payload.get('senderId')}"
     title, body = await _reply(state, question, conversation)
     common.count(state, PLATFORM, "answered")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import SignatureVerifier
 
 from service.conversations import Feedback, now
+from service.web import jsonbody
 from service.web.channels import common
 from service.web.schemas import ChatResponse
 from service.web.state import AppState, app_state
@@ -23,6 +23,8 @@ PLATFORM = "slack"
 SECTION_LIMIT = 3000
 CONTEXT_ELEMENTS = 10
 FEEDBACK = {"feedback_up": "up", "feedback_down": "down"}
+# Slack's verifier refuses requests older than this too.
+STALE_SECONDS = 300
 
 
 async def _verified(request: Request) -> tuple[AppState, bytes]:
@@ -37,6 +39,8 @@ async def _verified(request: Request) -> tuple[AppState, bytes]:
     signature = request.headers.get("X-Slack-Signature", "")
     if not timestamp or not signature:
         raise common.unauthorized(state, PLATFORM, "missing X-Slack-Signature or timestamp")
+    if not common.recent(timestamp, STALE_SECONDS):
+        raise common.unauthorized(state, PLATFORM, "bad signature or stale timestamp")
     if not verifier.is_valid(body, timestamp, signature):
         raise common.unauthorized(state, PLATFORM, "bad signature or stale timestamp")
     return state, body
@@ -46,12 +50,14 @@ async def _verified(request: Request) -> tuple[AppState, bytes]:
 async def events(request: Request, background: BackgroundTasks) -> Response:
     state, body = await _verified(request)
     try:
-        payload: dict[str, Any] = json.loads(body)
+        payload = jsonbody.loads(body)
     except ValueError:
         return JSONResponse({"detail": "the body is not JSON"}, status_code=400)
+    if not isinstance(payload, dict):
+        return JSONResponse({"detail": "the body is not a JSON object"}, status_code=400)
     if payload.get("type") == "url_verification":
-        return JSONResponse({"challenge": payload.get("challenge", "")})
-    event = payload.get("event") or {}
+        return JSONResponse({"challenge": str(payload.get("challenge", ""))})
+    event = common.mapping(payload.get("event"))
     if payload.get("type") != "event_callback" or not _is_question(event):
         common.count(state, PLATFORM, "ignored")
         return Response(status_code=200)
@@ -60,7 +66,7 @@ async def events(request: Request, background: BackgroundTasks) -> Response:
     if not state.store or not state.store.claim(f"slack:{event_id}", common.DEDUP_SECONDS):
         common.count(state, PLATFORM, "duplicate")
         return Response(status_code=200)
-    background.add_task(_answer_event, state, payload.get("team_id", ""), event)
+    background.add_task(_answer_event, state, str(payload.get("team_id", "")), event)
     return Response(status_code=200)  # acknowledged at once; the answer follows in the thread
 
 
@@ -106,10 +112,12 @@ async def interactions(request: Request, background: BackgroundTasks) -> Respons
     state, body = await _verified(request)
     form = parse_qs(body.decode("utf-8", "replace"))
     try:
-        payload: dict[str, Any] = json.loads(form["payload"][0])
+        payload = jsonbody.loads(form["payload"][0])
     except (KeyError, ValueError):
         return JSONResponse({"detail": "expected a form field 'payload' with JSON"}, 400)
-    actions = [a for a in payload.get("actions", []) if a.get("action_id") in FEEDBACK]
+    if not isinstance(payload, dict):
+        return JSONResponse({"detail": "the field 'payload' is not a JSON object"}, 400)
+    actions = [a for a in common.mappings(payload.get("actions")) if a.get("action_id") in FEEDBACK]
     if payload.get("type") != "block_actions" or not actions or state.store is None:
         common.count(state, PLATFORM, "ignored")
         return Response(status_code=200)
@@ -127,13 +135,13 @@ async def interactions(request: Request, background: BackgroundTasks) -> Respons
 
 async def _thank(state: AppState, payload: dict[str, Any], language: str) -> None:
     """Replace the buttons with a thank-you, so the vote is visibly taken (and not repeated)."""
-    container = payload.get("container") or {}
-    message = payload.get("message") or {}
-    channel = container.get("channel_id") or (payload.get("channel") or {}).get("id")
+    container = common.mapping(payload.get("container"))
+    message = common.mapping(payload.get("message"))
+    channel = container.get("channel_id") or common.mapping(payload.get("channel")).get("id")
     ts = container.get("message_ts") or message.get("ts")
     if not channel or not ts:
         return
-    blocks = [b for b in message.get("blocks", []) if b.get("type") != "actions"]
+    blocks = [b for b in common.mappings(message.get("blocks")) if b.get("type") != "actions"]
     thanks = common.LABELS.get(language, common.LABELS["en"])["thanks"]
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": thanks}]})
     await common.call(

@@ -15,10 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from service.answer import Answer, answer
 from service.conversations import ConversationStore, Turn, now
 from service.retrieval import Retriever
+from service.web.jsonbody import StrictJSONRoute
 from service.web.schemas import ChatRequest, ChatResponse
 from service.web.state import AppState, RetrieverDep, SettingsDep, StateDep, StoreDep
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=StrictJSONRoute)
 
 
 @router.post("/chat", response_model=ChatResponse)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from service.conversations import Feedback, now
+from service.web.jsonbody import StrictJSONRoute
 from service.web.schemas import FeedbackRequest, FeedbackResponse
 from service.web.state import StoreDep
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["feedback"], route_class=StrictJSONRoute)
 
 
 @router.post(

@@ -16,11 +16,12 @@ from starlette.concurrency import run_in_threadpool
 
 from service.answer import Answer, answer
 from service.conversations import Turn, now
+from service.web.jsonbody import StrictJSONRoute
 from service.web.routes.chat import chunks
 from service.web.schemas import MAX_MESSAGE_CHARS, CompletionRequest
 from service.web.state import RetrieverDep, SettingsDep, StateDep, StoreDep
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=StrictJSONRoute)
 MODEL = "dockfaq"
 
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from service import text
 from service.answer import snippet
 from service.corpus import TOPICS
+from service.web.jsonbody import StrictJSONRoute
 from service.web.schemas import MAX_MESSAGE_CHARS, SearchResponse, SearchResult
 from service.web.state import RetrieverDep
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=StrictJSONRoute)
 
 # `topic=&language=` (empty, as HTML forms send them) means "no filter"; the schema says so.
 TopicFilter = Literal[(*TOPICS, "")]  # type: ignore[valid-type]

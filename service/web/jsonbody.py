@@ -1,0 +1,79 @@
+"""Strict JSON request bodies: no NaN or Infinity, no lone UTF-16 surrogates.
+
+Python's json module reads `NaN`, `Infinity`, `1e400` (as inf) and `"\\ud800"` (a str that no
+UTF-8 encoder, JSON response or database accepts). Rejected here as a JSON error, they become a
+422 on the API routes (``StrictJSONRoute``) and a 400 on the platform routes, instead of a
+500 wherever the value is next encoded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+# A lone surrogate can only arrive escaped: raw UTF-8 cannot encode one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def loads(body: bytes | str) -> Any:
+    """``json.loads`` that raises ``json.JSONDecodeError`` for what JSON itself does not allow."""
+    doc = body.decode() if isinstance(body, bytes) else body
+    value = json.loads(
+        doc,
+        parse_constant=lambda name: _fail(f"{name} is not a JSON number", doc),
+        parse_float=lambda text: _finite(text, doc),
+    )
+    if _SURROGATE_ESCAPE.search(doc.encode()):
+        _check_text(value, doc)
+    return value
+
+
+def _finite(text: str, doc: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        _fail(f"{text} is too large for a number", doc)
+    return number
+
+
+def _check_text(value: Any, doc: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            _fail("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)", doc)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, doc)
+            _check_text(item, doc)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item, doc)
+
+
+def _fail(message: str, doc: str) -> Any:
+    raise json.JSONDecodeError(message, doc, 0)
+
+
+class _StrictRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON body is read with ``loads``: FastAPI turns its errors into a 422."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handle(_StrictRequest(request.scope, request.receive))
+
+        return strict
