@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from service.errors import DockfaqError
 from service.settings import Settings
@@ -25,9 +26,20 @@ app = typer.Typer(
 def _settings() -> Settings:
     try:
         return Settings()
-    except ValueError as exc:
-        _fail(f"invalid settings: {exc}")
+    except ValidationError as exc:
+        _fail(settings_problems(exc))
         raise  # unreachable
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line per bad setting, named as it is set: DOCKFAQ_API_KEYS: a key of 2 characters..."""
+    return "\nerror: ".join(
+        "invalid setting "
+        + "".join(f"DOCKFAQ_{str(part).upper()}" for part in error["loc"][:1])
+        + ": "
+        + error["msg"].removeprefix("Value error, ")
+        for error in exc.errors()
+    )
 
 
 def _fail(message: str) -> None:

@@ -9,6 +9,20 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Bearer keys shorter than this are refused: "k1" is guessed before any rate limit notices.
+MIN_KEY_CHARS = 16
+SECRETS = (
+    "api_keys",
+    "admin_key",
+    "slack_signing_secret",
+    "slack_bot_token",
+    "mattermost_token",
+    "feishu_app_id",
+    "feishu_app_secret",
+    "feishu_verification_token",
+    "feishu_encrypt_key",
+    "dingtalk_app_secret",
+)
 
 
 class Settings(BaseSettings):
@@ -103,6 +117,26 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http(s) URL, not {value!r}")
+        return value
+
+    @field_validator(*SECRETS)
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        if value and not value.strip():
+            raise ValueError("is only whitespace: set it, or leave it empty to turn it off")
+        if value != value.strip():
+            raise ValueError("has whitespace around it (a stray newline from a file?)")
+        return value
+
+    @field_validator("api_keys", "admin_key")
+    @classmethod
+    def _long_keys(cls, value: str) -> str:
+        for key in _split(value):
+            if len(key) < MIN_KEY_CHARS:
+                raise ValueError(
+                    f"a key of {len(key)} characters: keys need at least {MIN_KEY_CHARS} "
+                    "(make one with `openssl rand -hex 24`)"
+                )
         return value
 
     @field_validator("confidence_threshold", mode="before")

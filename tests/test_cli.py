@@ -124,7 +124,17 @@ def test_eval_rejects_malformed_file(env: Path) -> None:
 def test_bad_setting_is_a_clear_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKFAQ_CONFIDENCE_THRESHOLD", "2")
     result = runner.invoke(app, ["search", "docker"])
-    assert result.exit_code == 1 and "confidence_threshold" in result.output
+    assert result.exit_code == 1 and "DOCKFAQ_CONFIDENCE_THRESHOLD" in result.output
+
+
+def test_every_bad_setting_gets_one_line(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKFAQ_API_KEYS", "k1")
+    monkeypatch.setenv("DOCKFAQ_SLACK_SIGNING_SECRET", " ")
+    result = runner.invoke(app, ["search", "docker"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 2, result.output
+    assert lines[0].startswith("error: invalid setting DOCKFAQ_API_KEYS: a key of 2 characters")
+    assert lines[1].startswith("error: invalid setting DOCKFAQ_SLACK_SIGNING_SECRET: is only")
 
 
 def test_empty_threshold_means_the_fitted_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,7 +128,7 @@ def test_answer_cache_hits_repeats_and_is_emptied_by_a_reload(
         data_dir=tmp_path / "data",
         embedding_model="fake-hash",
         confidence_threshold=0.3,
-        admin_key="root",
+        admin_key="root-key-0123456789",
     )
     question = {"message": "docker save vs docker export"}
     with TestClient(create_app(settings, retriever=retriever)) as client:
@@ -143,7 +143,9 @@ def test_answer_cache_hits_repeats_and_is_emptied_by_a_reload(
 
         entry = corpus_dir / "save-load-export-import" / "save-vs-export.md"
         entry.write_text(entry.read_text().replace("## en\n", "## en\nFreshly reloaded.\n", 1))
-        reloaded = client.post("/admin/reload", headers={"Authorization": "Bearer root"})
+        reloaded = client.post(
+            "/admin/reload", headers={"Authorization": "Bearer root-key-0123456789"}
+        )
         assert reloaded.status_code == 200, reloaded.text
         after = client.post("/chat", json=question).json()
         assert after["index_version"] != first["index_version"]

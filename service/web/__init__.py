@@ -59,13 +59,14 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
     )
     app.state.dockfaq = state
     # Only the guards that are configured run (and appear in the schema).
+    # The limit first: a wrong key counts against the caller like any other request.
     guards, guarded = [], dict(ERRORS)
-    if settings.api_key_list:
-        guards.append(ApiKeyDep)
-        guarded[401] = {"description": "Missing or invalid API key"}
     if settings.rate_limit:
         guards.append(RateLimitDep)
         guarded[429] = {"description": "Rate limit exceeded (see Retry-After)"}
+    if settings.api_key_list:
+        guards.append(ApiKeyDep)
+        guarded[401] = {"description": "Missing or invalid API key"}
     for module in (chat, search, openai):
         app.include_router(module.router, dependencies=guards, responses=guarded)
     for module in (entries, feedback, health, metrics, page):

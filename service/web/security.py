@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from typing import Annotated
@@ -35,12 +36,15 @@ async def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None
 
 
 async def rate_limit(request: Request, settings: SettingsDep) -> None:
-    """Counts the caller against DOCKFAQ_RATE_LIMIT: by API key when keys are set, else by IP."""
+    """Counts the caller against DOCKFAQ_RATE_LIMIT: by API key when it is a valid one, else by
+    IP. It runs before the key check, so wrong keys count against their sender's address. The
+    limiter's keys (Redis key names) hold a hash of the API key, never the key."""
     if app_state(request).limiter is None:
         return
     header = request.headers.get("authorization", "")
-    if settings.api_key_list and header.lower().startswith("bearer "):
-        identity = "key:" + header[7:].strip()
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if given and _matches(given, settings.api_key_list):
+        identity = "key:" + hashlib.sha256(given.encode()).hexdigest()[:32]
     else:
         identity = f"ip:{request.client.host if request.client else 'unknown'}"
     if settings.redis_url:  # the shared counter is a network call: not on the event loop

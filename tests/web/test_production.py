@@ -21,25 +21,39 @@ def _client(settings: Settings, retriever: Retriever, **changes: object) -> Test
 
 
 def test_api_keys(settings: Settings, fake_retriever: Retriever) -> None:
-    with _client(settings, fake_retriever, api_keys="alpha, beta", admin_key="root") as client:
+    with _client(
+        settings,
+        fake_retriever,
+        api_keys="alpha-key-0123456789, beta-key-0123456789",
+        admin_key="root-key-0123456789",
+    ) as client:
         ask = {"message": "docker save vs docker export"}
         missing = client.post("/chat", json=ask)
         assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
         assert "API key" in missing.json()["detail"]
-        wrong = client.post("/chat", json=ask, headers={"Authorization": "Bearer gamma"})
+        wrong = client.post(
+            "/chat", json=ask, headers={"Authorization": "Bearer gamma-key-0123456789"}
+        )
         assert wrong.status_code == 401
         assert (
-            client.post("/chat", json=ask, headers={"Authorization": "Bearer beta"}).status_code
+            client.post(
+                "/chat", json=ask, headers={"Authorization": "Bearer beta-key-0123456789"}
+            ).status_code
             == 200
         )
         assert client.get("/search", params={"q": "docker"}).status_code == 401
         assert client.get("/v1/models").status_code == 401
         assert (
-            client.get("/v1/models", headers={"Authorization": "Bearer alpha"}).status_code == 200
+            client.get(
+                "/v1/models", headers={"Authorization": "Bearer alpha-key-0123456789"}
+            ).status_code
+            == 200
         )
         assert client.get("/healthz").status_code == 200  # probes stay open
         # The admin scope: an API key is not enough.
-        forbidden = client.post("/admin/reload", headers={"Authorization": "Bearer alpha"})
+        forbidden = client.post(
+            "/admin/reload", headers={"Authorization": "Bearer alpha-key-0123456789"}
+        )
         assert forbidden.status_code == 403
         assert client.post("/admin/reload").status_code == 401
 
@@ -54,6 +68,41 @@ def test_rate_limit(settings: Settings, fake_retriever: Retriever) -> None:
         assert codes == [200, 200, 200, 429]
         limited = client.get("/search", params={"q": "docker"})
         assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+def test_wrong_keys_count_against_the_senders_limit(
+    settings: Settings, fake_retriever: Retriever
+) -> None:
+    key = "alpha-key-0123456789"
+    with _client(settings, fake_retriever, api_keys=key, rate_limit="5/minute") as client:
+        guesses = [
+            client.get("/search", params={"q": "d"}, headers={"Authorization": f"Bearer k{i}"})
+            for i in range(8)
+        ]
+        assert [r.status_code for r in guesses] == [401] * 5 + [429] * 3
+        # A valid key has its own budget, and the limiter never stores the key itself.
+        ok = client.get("/search", params={"q": "d"}, headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200
+        strategy, _ = client.app.state.dockfaq.limiter  # type: ignore[attr-defined]
+        stored = " ".join(map(str, strategy.storage.events))
+        assert "key:" in stored and key not in stored
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("api_keys", "k1", "at least 16"),
+        ("api_keys", "a-long-enough-key-1, short", "at least 16"),
+        ("admin_key", "root", "at least 16"),
+        ("api_keys", "   ", "only whitespace"),
+        ("slack_signing_secret", " ", "only whitespace"),
+        ("dingtalk_app_secret", "\t\n", "only whitespace"),
+        ("feishu_encrypt_key", "key-from-a-file\n", "whitespace around it"),
+    ],
+)
+def test_weak_or_blank_secrets_are_refused_at_start(setting: str, value: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        Settings(**{setting: value})  # type: ignore[arg-type]
 
 
 def test_bad_rate_limit_setting() -> None:
@@ -122,7 +171,7 @@ def _reloadable(tmp_path: Path, fake_index_dir: Path) -> tuple[Path, Retriever, 
         index_dir=index_dir,
         data_dir=tmp_path / "data",
         embedding_model="fake-hash",
-        admin_key="root",
+        admin_key="root-key-0123456789",
     )
     return corpus_dir, retriever, settings
 
@@ -131,7 +180,7 @@ def test_reload_swaps_the_index_and_refuses_a_broken_corpus(
     tmp_path: Path, fake_index_dir: Path
 ) -> None:
     corpus_dir, retriever, settings = _reloadable(tmp_path, fake_index_dir)
-    admin = {"Authorization": "Bearer root"}
+    admin = {"Authorization": "Bearer root-key-0123456789"}
     with TestClient(create_app(settings, retriever=retriever)) as client:
         before = client.get("/readyz").json()["index_version"]
         entry = corpus_dir / "non-root" / "user-flag.md"
@@ -157,16 +206,16 @@ def test_access_log_is_json_without_secrets(
     from service.web.middleware import JsonFormatter
 
     caplog.set_level(logging.INFO, logger="dockfaq.access")
-    with _client(settings, fake_retriever, api_keys="s3cret-key") as client:
+    with _client(settings, fake_retriever, api_keys="s3cret-key-0123456789") as client:
         client.post(
             "/chat",
             json={"message": "my private question"},
-            headers={"Authorization": "Bearer s3cret-key", "X-Request-ID": "req-1"},
+            headers={"Authorization": "Bearer s3cret-key-0123456789", "X-Request-ID": "req-1"},
         )
     [record] = [r for r in caplog.records if r.name == "dockfaq.access"]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "req-1" and line["route"] == "/chat" and line["status"] == 200
-    assert "s3cret-key" not in caplog.text and "my private question" not in caplog.text
+    assert "s3cret-key-0123456789" not in caplog.text and "my private question" not in caplog.text
 
 
 def test_reload_under_load_fails_no_request(tmp_path: Path, fake_index_dir: Path) -> None:
@@ -188,7 +237,9 @@ def test_reload_under_load_fails_no_request(tmp_path: Path, fake_index_dir: Path
             worker.start()
         entry = corpus_dir / "base-image" / "dockerignore.md"
         entry.write_text(entry.read_text().replace("## en\n", "## en\nChanged.\n", 1))
-        reloaded = client.post("/admin/reload", headers={"Authorization": "Bearer root"})
+        reloaded = client.post(
+            "/admin/reload", headers={"Authorization": "Bearer root-key-0123456789"}
+        )
         stop.set()
         for worker in workers:
             worker.join()
