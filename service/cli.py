@@ -42,6 +42,14 @@ def settings_problems(exc: ValidationError) -> str:
     )
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, carriage returns, bidi overrides)
+    shown escaped: users' questions must not drive the terminal of whoever reads them."""
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text
+    )
+
+
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
@@ -278,4 +286,4 @@ def suggest(
         answered = ", ".join(e for e, _ in g.entries.most_common(2)) or "-"
         typer.echo(f"{n}. {g.size} question(s) ({reasons}); answered with: {answered}")
         for question in list(dict.fromkeys(g.questions))[:3]:
-            typer.echo(f"     {question}")
+            typer.echo(f"     {printable(question)}")

@@ -76,3 +76,20 @@ def test_suggest_with_nothing_to_review(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("DOCKFAQ_DATA_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["suggest"])
     assert result.exit_code == 0 and "nothing to review" in result.output
+
+
+def test_suggest_shows_control_characters_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "dockfaq.sqlite3")
+    hostile = "docker \x1b[2J\x1b]0;pwned\x07 save\rfake line\u202etxt.exe\nsecond line"
+    store.add_turn(Turn("m1", "c", hostile, "en", False, 0.1, None, None, 1.0))
+    store.close()
+    monkeypatch.setenv("DOCKFAQ_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(engine, "embedder", lambda settings: FakeEmbedder())
+    result = CliRunner().invoke(app, ["suggest"])
+    assert result.exit_code == 0, result.output
+    assert not any(c in result.output for c in "\x1b\x07\r\u202e")
+    assert "docker \\x1b[2J\\x1b]0;pwned\\x07 save\\rfake line\\u202etxt.exe\\nsecond line" in (
+        result.output
+    )
