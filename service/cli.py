@@ -137,6 +137,8 @@ def serve(
             port=settings.port,
             log_config=None,
             access_log=False,
+            # uvicorn would trust X-Forwarded-For from 127.0.0.1; DOCKFAQ_TRUSTED_PROXIES decides.
+            proxy_headers=False,
         )
     except DockfaqError as exc:
         _fail(str(exc))

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     api_keys: str = Field(default="", description="Comma-separated bearer keys; empty = open.")
     admin_key: str = Field(default="", description="Bearer key for /admin; empty = disabled.")
     rate_limit: str = Field(default="", description="Per key or IP, e.g. 60/minute.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks (10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For names the client; empty = trust no one, the peer is the client.",
+    )
     max_body_bytes: int = Field(default=65536, ge=1024)
     cors_origins: str = Field(default="", description="Comma-separated allow-list.")
     redis_url: str = Field(default="", description="Shared conversation store; empty = SQLite.")
@@ -104,6 +109,10 @@ class Settings(BaseSettings):
         return _split(self.api_keys)
 
     @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _split(self.trusted_proxies)
+
+    @property
     def cors_origin_list(self) -> list[str]:
         return _split(self.cors_origins)
 
@@ -137,6 +146,18 @@ class Settings(BaseSettings):
                     f"a key of {len(key)} characters: keys need at least {MIN_KEY_CHARS} "
                     "(make one with `openssl rand -hex 24`)"
                 )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        import ipaddress
+
+        for item in _split(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
     @field_validator("confidence_threshold", mode="before")

@@ -45,12 +45,23 @@ def cluster(
         **server_env_for(tmp, CORPUS),
         "DOCKFAQ_REDIS_URL": redis_url,
         "DOCKFAQ_INDEX_DIR": str(real_index_dir),
+        "DOCKFAQ_TRUSTED_PROXIES": "127.0.0.1",  # the compose profile trusts its nginx too
     }
     replicas = [start_server(env, tmp / f"replica{i}.log") for i in range(2)]
+    nginx, base = _start_nginx(tmp, [base for _, base in replicas])
+    yield base, [process for process, _ in replicas]
+    nginx.terminate()
+    nginx.wait(timeout=10)
+    for process, _ in replicas:
+        if process.poll() is None:
+            stop_server(process)
+
+
+def _start_nginx(tmp: Path, replicas: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     nginx_binary = shutil.which("nginx") or "/usr/sbin/nginx"
     assert Path(nginx_binary).exists(), "`make test` installs Debian's nginx"
     port = free_port()
-    config = _nginx_config(tmp, [base.removeprefix("http://") for _, base in replicas], port)
+    config = _nginx_config(tmp, [base.removeprefix("http://") for base in replicas], port)
     with (tmp / "nginx.out").open("wb") as out:
         nginx = subprocess.Popen(
             [nginx_binary, "-c", str(config), "-g", "daemon off;"], stdout=out, stderr=out
@@ -62,12 +73,37 @@ def cluster(
                 break
         except httpx.TransportError:
             time.sleep(0.1)
-    yield base, [process for process, _ in replicas]
-    nginx.terminate()
-    nginx.wait(timeout=10)
-    for process, _ in replicas:
-        if process.poll() is None:
-            stop_server(process)
+    return nginx, base
+
+
+def test_behind_nginx_a_client_cannot_pick_its_address(
+    tmp_path: Path, real_index_dir: Path
+) -> None:
+    """nginx replaces X-Forwarded-For with the address it sees: the replica, trusting nginx,
+    counts the real client, whatever the client wrote in the header."""
+    env = {
+        **server_env_for(tmp_path, CORPUS),
+        "DOCKFAQ_INDEX_DIR": str(real_index_dir),
+        "DOCKFAQ_TRUSTED_PROXIES": "127.0.0.1",
+        "DOCKFAQ_RATE_LIMIT": "3/minute",
+    }
+    replica, replica_base = start_server(env, tmp_path / "replica.log")
+    nginx, base = _start_nginx(tmp_path, [replica_base])
+    try:
+        codes = [
+            httpx.get(
+                f"{base}/search",
+                params={"q": "docker"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                timeout=30,
+            ).status_code
+            for i in range(5)
+        ]
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        stop_server(replica)
+    assert codes == [200, 200, 200, 429, 429]
 
 
 def test_conversation_continues_on_either_replica(cluster: tuple[str, list]) -> None:  # type: ignore[type-arg]

@@ -201,3 +201,32 @@ def test_sighup_reloads_the_index(tmp_path: Path, real_index_dir: Path) -> None:
         assert answer.startswith("Reloaded by SIGHUP.")
     finally:
         stop_server(process)
+
+
+def test_forwarded_for_counts_only_from_a_trusted_proxy(
+    server_env: dict[str, str], server: str
+) -> None:
+    """uvicorn alone trusts X-Forwarded-For from 127.0.0.1: a local client (or anything behind
+    a local tunnel) could pick a new address per request and never meet the rate limit."""
+    logs = Path(server_env["DOCKFAQ_DATA_DIR"]).parent
+    for trusted, expected in (("", [200] * 3 + [429] * 3), ("127.0.0.1", [200] * 6)):
+        env = {
+            **server_env,
+            "DOCKFAQ_RATE_LIMIT": "3/minute",
+            "DOCKFAQ_TRUSTED_PROXIES": trusted,
+            "DOCKFAQ_DATA_DIR": server_env["DOCKFAQ_DATA_DIR"] + f"-xff{bool(trusted)}",
+        }
+        process, base = start_server(env, logs / f"xff-{bool(trusted)}.log")
+        try:
+            codes = [
+                httpx.get(
+                    f"{base}/search",
+                    params={"q": "docker"},
+                    headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                    timeout=30,
+                ).status_code
+                for i in range(6)
+            ]
+        finally:
+            stop_server(process)
+        assert codes == expected, (trusted, codes)

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service import __version__, conversations, engine
 from service.errors import DockfaqError, IndexMismatch, IndexNotBuilt, NotReady
@@ -101,6 +102,10 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestMiddleware, metrics=state.metrics)
+    if settings.trusted_proxy_list:
+        # The client address comes from X-Forwarded-For only when a trusted proxy sent it; from
+        # anyone else the header is ignored. Added last, it runs first: the rate limit sees it.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     app.add_exception_handler(DockfaqError, _domain_error)
     return app
 

@@ -245,3 +245,35 @@ def test_reload_under_load_fails_no_request(tmp_path: Path, fake_index_dir: Path
             worker.join()
     assert reloaded.status_code == 200 and reloaded.json()["index_version"] != retriever.version
     assert codes and set(codes) == {200}, f"{len(codes)} requests, codes {set(codes)}"
+
+
+def _ask_from(client: TestClient, forwarded_for: str) -> int:
+    reply = client.get("/search", params={"q": "d"}, headers={"X-Forwarded-For": forwarded_for})
+    return reply.status_code
+
+
+def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
+    settings: Settings, fake_retriever: Retriever
+) -> None:
+    app = create_app(settings.model_copy(update={"rate_limit": "3/minute"}), fake_retriever)
+    # A client on the same host sends a different X-Forwarded-For each time: still one bucket.
+    with TestClient(app, client=("127.0.0.1", 40000)) as client:
+        codes = [_ask_from(client, f"203.0.113.{i}") for i in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
+def test_a_trusted_proxy_passes_the_client_address(
+    settings: Settings, fake_retriever: Retriever
+) -> None:
+    changes = {"rate_limit": "3/minute", "trusted_proxies": "127.0.0.1, 10.0.0.0/8"}
+    app = create_app(settings.model_copy(update=changes), fake_retriever)
+    with TestClient(app, client=("10.1.2.3", 40000)) as proxy:
+        assert [_ask_from(proxy, "198.51.100.7") for _ in range(4)] == [200, 200, 200, 429]
+        assert _ask_from(proxy, "198.51.100.8") == 200  # another client: its own bucket
+    with TestClient(app, client=("192.0.2.50", 40000)) as stranger:  # not a trusted proxy
+        assert [_ask_from(stranger, f"198.51.100.{i}") for i in range(20, 24)] == [200] * 3 + [429]
+
+
+def test_trusted_proxies_must_be_addresses() -> None:
+    with pytest.raises(ValueError, match="not an IP address or network"):
+        Settings(trusted_proxies="127.0.0.1, nginx")
