@@ -29,6 +29,11 @@ class Turn:
     entry_id: str | None  # the entry that answered (citations[0]), or None
     topic: str | None
     created_at: float
+    # Who may continue the conversation and vote on its answers: a hash of the API key that
+    # started it, "" when keys are off, a platform's name for a chat platform's conversations.
+    owner: str = ""
+    answer: str = ""  # the Markdown reply, as sent
+    citations: str = "[]"  # the reply's citations, as JSON
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,9 @@ class ConversationStore(Protocol):
 
     def turns(self) -> Iterator[Turn]: ...
 
-    def add_feedback(self, feedback: Feedback) -> None: ...
+    def add_feedback(self, feedback: Feedback) -> None:
+        """Record a vote; a later vote on the same message replaces the earlier one."""
+        ...
 
     def feedback(self) -> list[Feedback]: ...
 
@@ -87,7 +94,10 @@ CREATE TABLE IF NOT EXISTS turns (
     confidence REAL NOT NULL,
     entry_id TEXT,
     topic TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    answer TEXT NOT NULL DEFAULT '',
+    citations TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation_id, seq);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -103,6 +113,23 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 """
 _TURN_COLUMNS = ", ".join(f.name for f in fields(Turn))
+_PLACEHOLDERS = ", ".join("?" for _ in fields(Turn))
+
+
+_ADDED_COLUMNS = {
+    "owner": "TEXT NOT NULL DEFAULT ''",
+    "answer": "TEXT NOT NULL DEFAULT ''",
+    "citations": "TEXT NOT NULL DEFAULT '[]'",
+}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Databases written by earlier versions: their turns belong to nobody ("") and kept no
+    answer text."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
+    for name, kind in _ADDED_COLUMNS.items():
+        if name not in columns:
+            db.execute(f"ALTER TABLE turns ADD COLUMN {name} {kind}")
 
 
 class SQLiteStore:
@@ -120,6 +147,7 @@ class SQLiteStore:
             # a second; only a power cut can lose the last turns. Feedback is written with FULL.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            _add_missing_columns(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the conversation database {path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -127,9 +155,7 @@ class SQLiteStore:
     def add_turn(self, turn: Turn) -> None:
         row = astuple(turn)
         with self._lock:
-            self._db.execute(
-                f"INSERT INTO turns ({_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
-            )
+            self._db.execute(f"INSERT INTO turns ({_TURN_COLUMNS}) VALUES ({_PLACEHOLDERS})", row)
 
     def history(self, conversation_id: str, limit: int = 5) -> list[Turn]:
         with self._lock:
@@ -156,11 +182,16 @@ class SQLiteStore:
         with self._lock:
             self._db.execute("PRAGMA synchronous=FULL")  # rare and precious: synced to disk
             try:
-                self._db.execute(
-                    "INSERT INTO feedback (message_id, rating, comment, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (feedback.message_id, feedback.rating, feedback.comment, feedback.created_at),
-                )
+                with self._db:  # one transaction: the old vote goes only if the new one lands
+                    self._db.execute("BEGIN")
+                    self._db.execute(
+                        "DELETE FROM feedback WHERE message_id = ?", (feedback.message_id,)
+                    )
+                    self._db.execute(
+                        "INSERT INTO feedback (message_id, rating, comment, created_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        astuple(feedback),
+                    )
             finally:
                 self._db.execute("PRAGMA synchronous=NORMAL")
 
@@ -232,11 +263,17 @@ class RedisStore:
                 yield Turn(**json.loads(record))
 
     def add_feedback(self, feedback: Feedback) -> None:
-        # Feedback has no expiry: curators read it long after the conversation is gone.
-        self._redis.rpush("dockfaq:feedback", json.dumps(asdict(feedback), ensure_ascii=False))
+        # Feedback has no expiry: curators read it long after the conversation is gone. One
+        # vote per message: a hash field per message id.
+        record = json.dumps(asdict(feedback), ensure_ascii=False)
+        self._redis.hset("dockfaq:votes", feedback.message_id, record)
 
     def feedback(self) -> list[Feedback]:
-        return [Feedback(**json.loads(r)) for r in self._redis.lrange("dockfaq:feedback", 0, -1)]
+        # "dockfaq:feedback" holds the votes of versions that kept every vote in a list.
+        records = self._redis.lrange("dockfaq:feedback", 0, -1)
+        records += list(self._redis.hvals("dockfaq:votes"))
+        votes = [Feedback(**json.loads(r)) for r in records]
+        return sorted(votes, key=lambda vote: vote.created_at)
 
     def claim(self, key: str, ttl_seconds: int) -> bool:
         return bool(self._redis.set(f"dockfaq:claim:{key}", "1", nx=True, ex=ttl_seconds))

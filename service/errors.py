@@ -21,5 +21,9 @@ class IndexMismatch(DockfaqError):
     """The index on disk was built with other settings than the current ones."""
 
 
+class UnknownConversation(DockfaqError):
+    """A conversation id this caller did not get from this server (or that has expired)."""
+
+
 class NotReady(DockfaqError):
     """The index is still loading or building."""

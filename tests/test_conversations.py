@@ -36,6 +36,15 @@ def _exercise(store: ConversationStore) -> None:
         ("m2", "down", "wrong entry"),
         ("m3", "up", None),
     ]
+    store.add_feedback(Feedback("m2", "up", "changed my mind", 3.0))  # replaces the first vote
+    votes = {f.message_id: (f.rating, f.comment) for f in store.feedback()}
+    assert votes["m2"] == ("up", "changed my mind") and votes["m3"] == ("up", None)
+    assert [f.message_id for f in store.feedback()].count("m2") == 1
+    owned = Turn(
+        "m50", "c3", "q", "zh", True, 0.9, "e", "t", 50.0, "k" * 32, "答案 [1]", '[{"n": 1}]'
+    )
+    store.add_turn(owned)
+    assert store.turn("m50") == owned and store.history("c3") == [owned]
     event = uuid.uuid4().hex
     assert store.claim(event, 60) is True
     assert store.claim(event, 60) is False  # a redelivery
@@ -49,6 +58,28 @@ def test_sqlite_store(tmp_path: Path) -> None:
     again = SQLiteStore(tmp_path / "db.sqlite3")
     assert len(again.history("c1", limit=100)) == 7 and len(again.feedback()) == 2
     again.close()
+
+
+def test_sqlite_database_of_an_earlier_version_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "db.sqlite3")
+    old.executescript(
+        "CREATE TABLE turns (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL "
+        "UNIQUE, conversation_id TEXT NOT NULL, question TEXT NOT NULL, language TEXT NOT NULL, "
+        "answered INTEGER NOT NULL, confidence REAL NOT NULL, entry_id TEXT, topic TEXT, "
+        "created_at REAL NOT NULL);"
+        "INSERT INTO turns (message_id, conversation_id, question, language, answered, "
+        "confidence, entry_id, topic, created_at) VALUES ('m1', 'c1', 'q', 'en', 1, 0.9, "
+        "'e', 't', 1.0);"
+    )
+    old.commit()
+    old.close()
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    assert store.turn("m1") == Turn("m1", "c1", "q", "en", True, 0.9, "e", "t", 1.0)
+    store.add_turn(_turn(2))
+    assert [t.message_id for t in store.history("c1")] == ["m1", "m2"]
+    store.close()
 
 
 def test_sqlite_claims_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,13 @@ from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service import __version__, conversations, engine
-from service.errors import DockfaqError, IndexMismatch, IndexNotBuilt, NotReady
+from service.errors import (
+    DockfaqError,
+    IndexMismatch,
+    IndexNotBuilt,
+    NotReady,
+    UnknownConversation,
+)
 from service.retrieval import Retriever
 from service.settings import Settings
 from service.web.channels import ROUTERS as CHANNELS
@@ -45,7 +51,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"description": "The index is still loading"},
 }
 # Domain errors -> HTTP statuses, in one place.
-STATUS = {NotReady: 503, IndexNotBuilt: 503, IndexMismatch: 503}
+STATUS = {NotReady: 503, IndexNotBuilt: 503, IndexMismatch: 503, UnknownConversation: 404}
 
 
 def create_app(settings: Settings | None = None, retriever: Retriever | None = None) -> FastAPI:
@@ -68,9 +74,9 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
     if settings.api_key_list:
         guards.append(ApiKeyDep)
         guarded[401] = {"description": "Missing or invalid API key"}
-    for module in (chat, search, openai):
+    for module in (chat, search, openai, feedback):
         app.include_router(module.router, dependencies=guards, responses=guarded)
-    for module in (entries, feedback, health, metrics, page):
+    for module in (entries, health, metrics, page):
         app.include_router(module.router, responses=ERRORS)
     for router in CHANNELS:  # each verifies its platform's signature or token itself
         app.include_router(

@@ -49,6 +49,21 @@ class ChatResponse(BaseModel):
     index_version: str
 
 
+class ConversationTurn(BaseModel):
+    message_id: str
+    question: str
+    answer: str  # "" for turns stored by versions that kept no answer text
+    answered: bool
+    language: Language
+    citations: list[Citation]
+    created_at: float
+
+
+class ConversationResponse(BaseModel):
+    conversation_id: str
+    turns: list[ConversationTurn]
+
+
 class SearchResult(BaseModel):
     id: str
     title: str

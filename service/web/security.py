@@ -44,13 +44,27 @@ async def rate_limit(request: Request, settings: SettingsDep) -> None:
     header = request.headers.get("authorization", "")
     given = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if given and _matches(given, settings.api_key_list):
-        identity = "key:" + hashlib.sha256(given.encode()).hexdigest()[:32]
+        identity = "key:" + key_hash(given)
     else:
         identity = f"ip:{request.client.host if request.client else 'unknown'}"
     if settings.redis_url:  # the shared counter is a network call: not on the event loop
         await run_in_threadpool(_rate_limit, request, identity)
     else:
         _rate_limit(request, identity)
+
+
+def owner(request: Request, settings: SettingsDep) -> str:
+    """Whom a conversation belongs to: a hash of the caller's valid API key, or "" when keys
+    are off (or the key is the admin's: every caller then shares the empty owner)."""
+    header = request.headers.get("authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if given and _matches(given, settings.api_key_list):
+        return key_hash(given)
+    return ""
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 async def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
@@ -88,6 +102,7 @@ def _rate_limit(request: Request, identity: str) -> None:
             )
 
 
+OwnerDep = Annotated[str, Depends(owner)]
 ApiKeyDep = Depends(require_api_key)
 RateLimitDep = Depends(rate_limit)
 AdminDep = Depends(require_admin)

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from fastapi.testclient import TestClient
+
+from service.conversations import Turn
 
 CITATION_KEYS = {"n", "id", "title", "topic", "language", "url", "snippet", "score"}
 
@@ -31,11 +35,46 @@ def test_chat_answers_with_citations(client: TestClient) -> None:
 
 
 def test_chat_keeps_the_conversation_id(client: TestClient) -> None:
-    first = client.post("/chat", json={"message": "docker save", "conversation_id": "abc-1"}).json()
-    second = client.post("/chat", json={"message": "docker save"}).json()
-    assert first["conversation_id"] == "abc-1"
-    assert second["conversation_id"] != "abc-1"
-    assert first["message_id"] != second["message_id"]
+    first = client.post("/chat", json={"message": "docker save"}).json()
+    again = {"message": "docker load", "conversation_id": first["conversation_id"]}
+    second = client.post("/chat", json=again).json()
+    fresh = client.post("/chat", json={"message": "docker save"}).json()
+    assert second["conversation_id"] == first["conversation_id"] != fresh["conversation_id"]
+    assert len({first["message_id"], second["message_id"], fresh["message_id"]}) == 3
+
+
+@pytest.mark.parametrize(
+    "conversation_id",
+    ["does-not-exist", " ", "\x00", "../../etc/passwd", "0" * 32, "mattermost:town:user-1"],
+)
+def test_only_conversations_the_server_issued_continue(
+    client: TestClient, conversation_id: str
+) -> None:
+    # A platform's conversation exists in the store, but HTTP callers cannot reach it.
+    platform = "mattermost:town:user-1"
+    store = client.app.state.dockfaq.store  # type: ignore[attr-defined]
+    store.add_turn(Turn("m-1", platform, "q", "en", True, 0.9, None, None, 1.0, "platform"))
+    unknown = {"detail": "unknown conversation_id: start a new conversation without one"}
+    for path in ("/chat", "/chat/stream"):
+        ask = {"message": "docker save", "conversation_id": conversation_id}
+        reply = client.post(path, json=ask)
+        assert reply.status_code == 404 and reply.json() == unknown, reply.text
+    path = "/conversations/" + quote(conversation_id, safe="")
+    assert client.get(path).status_code == 404
+    assert len(store.history(platform)) == 1  # nothing was added to it
+
+
+def test_a_conversation_can_be_read_back(client: TestClient) -> None:
+    first = client.post("/chat", json={"message": "docker save vs docker export"}).json()
+    cid = first["conversation_id"]
+    client.post("/chat", json={"message": "谢谢", "conversation_id": cid})
+    body = client.get(f"/conversations/{cid}").json()
+    assert body["conversation_id"] == cid
+    one, two = body["turns"]
+    assert one["message_id"] == first["message_id"] and one["answer"] == first["answer"]
+    assert one["citations"] == first["citations"] and one["answered"] == first["answered"]
+    assert two["question"] == "谢谢" and two["citations"] == [] and not two["answered"]
+    assert client.get("/conversations/" + "f" * 32).status_code == 404
 
 
 def test_chat_options(client: TestClient) -> None:

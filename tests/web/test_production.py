@@ -277,3 +277,41 @@ def test_a_trusted_proxy_passes_the_client_address(
 def test_trusted_proxies_must_be_addresses() -> None:
     with pytest.raises(ValueError, match="not an IP address or network"):
         Settings(trusted_proxies="127.0.0.1, nginx")
+
+
+def test_a_conversation_belongs_to_the_key_that_started_it(
+    settings: Settings, fake_retriever: Retriever
+) -> None:
+    alice, bob = "alice-key-0123456789", "bob-key-0123456789ab"
+    as_alice = {"Authorization": f"Bearer {alice}"}
+    as_bob = {"Authorization": f"Bearer {bob}"}
+    with _client(settings, fake_retriever, api_keys=f"{alice},{bob}") as client:
+        first = client.post("/chat", json={"message": "docker save"}, headers=as_alice).json()
+        cid, mid = first["conversation_id"], first["message_id"]
+        follow = {"message": "and docker load?", "conversation_id": cid}
+        assert client.post("/chat", json=follow, headers=as_alice).status_code == 200
+        # Bob holding Alice's ids learns nothing: 404, not 403, and nothing is written.
+        assert client.post("/chat", json=follow, headers=as_bob).status_code == 404
+        assert client.post("/chat/stream", json=follow, headers=as_bob).status_code == 404
+        assert client.get(f"/conversations/{cid}", headers=as_bob).status_code == 404
+        vote = {"message_id": mid, "rating": "down"}
+        assert client.post("/feedback", json=vote, headers=as_bob).status_code == 404
+        assert client.post("/feedback", json=vote).status_code == 401  # no key at all
+        turns = client.get(f"/conversations/{cid}", headers=as_alice).json()["turns"]
+        assert [t["question"] for t in turns] == ["docker save", "and docker load?"]
+        # Alice votes twice: the second vote replaces the first.
+        assert client.post("/feedback", json=vote, headers=as_alice).status_code == 201
+        vote["rating"] = "up"
+        assert client.post("/feedback", json=vote, headers=as_alice).status_code == 201
+        store = client.app.state.dockfaq.store  # type: ignore[attr-defined]
+        assert [(f.message_id, f.rating) for f in store.feedback()] == [(mid, "up")]
+
+
+def test_feedback_is_rate_limited_like_chat(settings: Settings, fake_retriever: Retriever) -> None:
+    with _client(settings, fake_retriever, rate_limit="3/minute") as client:
+        mid = client.post("/chat", json={"message": "docker save"}).json()["message_id"]
+        votes = [
+            client.post("/feedback", json={"message_id": mid, "rating": "up"}).status_code
+            for _ in range(3)
+        ]
+        assert votes == [201, 201, 429]  # the /chat call counted too

@@ -13,18 +13,37 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from service.answer import Answer, answer
-from service.conversations import ConversationStore, Turn, now
+from service.conversations import HISTORY_TURNS, ConversationStore, Turn, now
+from service.errors import UnknownConversation
 from service.retrieval import Retriever
 from service.web.jsonbody import StrictJSONRoute
-from service.web.schemas import ChatRequest, ChatResponse
+from service.web.schemas import (
+    ChatRequest,
+    ChatResponse,
+    ConversationResponse,
+    ConversationTurn,
+)
+from service.web.security import OwnerDep
 from service.web.state import AppState, RetrieverDep, SettingsDep, StateDep, StoreDep
 
 router = APIRouter(tags=["chat"], route_class=StrictJSONRoute)
+# Conversation ids this server issues (new_id); platforms' ids ("slack:T1:C1:ts") never match.
+ISSUED_ID = re.compile(r"[0-9a-f]{32}")
+# The owner of chat platforms' conversations: no HTTP caller has it.
+PLATFORM = "platform"
 
 
-@router.post("/chat", response_model=ChatResponse)
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    responses={404: {"description": "conversation_id is not one this caller was given"}},
+)
 async def chat(
-    request: ChatRequest, retriever: RetrieverDep, store: StoreDep, state: StateDep
+    request: ChatRequest,
+    retriever: RetrieverDep,
+    store: StoreDep,
+    state: StateDep,
+    owner: OwnerDep,
 ) -> Response:
     """Answer a question from the corpus, with citations; `answered` is false when it cannot.
     Pass the returned `conversation_id` back to ask follow-up questions."""
@@ -34,10 +53,10 @@ async def chat(
         # insert (microseconds) are cheaper than the trip through the thread pool.
         cached = state.answers.get(cache_key(request, retriever))
         if cached is not None:
-            response = remember(request, secrets.token_hex(16), cached, store, state)
+            response = remember(request, new_id(), cached, store, state, owner)
     if response is None:
         lookup = request.conversation_id is not None or not store.local  # not looked up yet
-        response = await run_in_threadpool(respond, request, retriever, store, state, lookup)
+        response = await run_in_threadpool(respond, request, retriever, store, state, lookup, owner)
     # Serialised once, from the model built just now (FastAPI would dump, re-validate and
     # re-encode it: a third of what a cached answer costs).
     return Response(response.model_dump_json(), media_type="application/json")
@@ -46,7 +65,10 @@ async def chat(
 @router.post(
     "/chat/stream",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        404: {"description": "conversation_id is not one this caller was given"},
+    },
 )
 async def chat_stream(
     request: ChatRequest,
@@ -54,10 +76,40 @@ async def chat_stream(
     settings: SettingsDep,
     store: StoreDep,
     state: StateDep,
+    owner: OwnerDep,
 ) -> EventSourceResponse:
     """The same as /chat, as Server-Sent Events: `meta`, then `delta` chunks, then `done`."""
-    response = await run_in_threadpool(respond, request, retriever, store, state)
+    response = await run_in_threadpool(respond, request, retriever, store, state, True, owner)
     return EventSourceResponse(_events(response))
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationResponse,
+    responses={404: {"description": "Not a conversation this caller was given"}},
+)
+async def conversation(
+    conversation_id: str, store: StoreDep, owner: OwnerDep
+) -> ConversationResponse:
+    """The turns of a conversation, oldest first (its last 20)."""
+    turns = await run_in_threadpool(store.history, conversation_id, HISTORY_TURNS)
+    if not _belongs(turns, owner):
+        raise UnknownConversation("unknown conversation_id")
+    return ConversationResponse(
+        conversation_id=conversation_id,
+        turns=[
+            ConversationTurn(
+                message_id=t.message_id,
+                question=t.question,
+                answer=t.answer,
+                answered=t.answered,
+                language=t.language,  # type: ignore[arg-type]
+                citations=json.loads(t.citations),
+                created_at=t.created_at,
+            )
+            for t in turns
+        ],
+    )
 
 
 async def _events(response: ChatResponse) -> AsyncIterator[ServerSentEvent]:
@@ -86,16 +138,22 @@ def respond(
     store: ConversationStore,
     state: AppState,
     lookup: bool = True,
+    owner: str = PLATFORM,
 ) -> ChatResponse:
     """Answer with the conversation's earlier questions as context, and remember the turn.
 
     A question without earlier turns is answered from the cache when it was asked before;
-    ``lookup=False`` when the caller already looked there.
+    ``lookup=False`` when the caller already looked there. ``owner``: the HTTP caller (see
+    security.owner), who may only continue a conversation this server gave them
+    (UnknownConversation otherwise); a chat platform (PLATFORM) names its own conversations.
     """
-    conversation_id = request.conversation_id or secrets.token_hex(16)
-    history = (
-        [t.question for t in store.history(conversation_id)] if request.conversation_id else []
-    )
+    conversation_id = request.conversation_id or new_id()
+    turns = store.history(conversation_id) if request.conversation_id else []
+    if owner != PLATFORM and request.conversation_id and not _belongs(turns, owner):
+        # Never issued, expired, a platform's or someone else's: one answer for all, so that
+        # a guess confirms nothing.
+        raise UnknownConversation("unknown conversation_id: start a new conversation without one")
+    history = [t.question for t in turns]
     key = None if history else cache_key(request, retriever)
     result = state.answers.get(key) if key and lookup else None
     if result is None:
@@ -110,7 +168,19 @@ def respond(
         )
         if key:
             state.answers.put(key, result)
-    return remember(request, conversation_id, result, store, state)
+    return remember(request, conversation_id, result, store, state, owner)
+
+
+def _belongs(turns: list[Turn], owner: str) -> bool:
+    return (
+        bool(turns)
+        and ISSUED_ID.fullmatch(turns[-1].conversation_id) is not None
+        and (turns[-1].owner == owner)
+    )
+
+
+def new_id() -> str:
+    return secrets.token_hex(16)
 
 
 def remember(
@@ -119,6 +189,7 @@ def remember(
     result: Answer,
     store: ConversationStore,
     state: AppState,
+    owner: str,
 ) -> ChatResponse:
     """Store the turn (so feedback and follow-ups find it) and build the response."""
     message_id = secrets.token_hex(16)
@@ -135,6 +206,9 @@ def remember(
             entry_id=first.id if first else None,
             topic=first.topic if first else None,
             created_at=now(),
+            owner=owner,
+            answer=result.text,
+            citations=json.dumps([asdict(c) for c in result.citations], ensure_ascii=False),
         )
     )
     return ChatResponse(

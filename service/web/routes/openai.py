@@ -19,6 +19,7 @@ from service.conversations import Turn, now
 from service.web.jsonbody import StrictJSONRoute
 from service.web.routes.chat import chunks
 from service.web.schemas import MAX_MESSAGE_CHARS, CompletionRequest
+from service.web.security import OwnerDep
 from service.web.state import RetrieverDep, SettingsDep, StateDep, StoreDep
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=StrictJSONRoute)
@@ -46,6 +47,7 @@ async def completions(
     settings: SettingsDep,
     store: StoreDep,
     state: StateDep,
+    owner: OwnerDep,
 ) -> dict[str, Any] | EventSourceResponse:
     """The last user message is the question; earlier user messages are the conversation.
     The extra top-level field `citations` carries the sources (on the last chunk when streaming)."""
@@ -74,6 +76,9 @@ async def completions(
         first.id if first else None,
         first.topic if first else None,
         now(),
+        owner,
+        result.text,
+        json.dumps([asdict(c) for c in result.citations], ensure_ascii=False),
     )
     await run_in_threadpool(store.add_turn, turn)
     citations = [asdict(c) for c in result.citations or result.alternatives]
