@@ -116,7 +116,7 @@ def serve(
     import uvicorn
 
     from service import conversations
-    from service.web import create_app
+    from service.web import create_app, protocol
     from service.web.middleware import configure_logging
 
     settings = _settings()
@@ -139,6 +139,8 @@ def serve(
             access_log=False,
             # uvicorn would trust X-Forwarded-For from 127.0.0.1; DOCKFAQ_TRUSTED_PROXIES decides.
             proxy_headers=False,
+            http=protocol.guarded(settings.max_header_bytes, settings.header_timeout),
+            limit_concurrency=settings.max_connections,
         )
     except DockfaqError as exc:
         _fail(str(exc))

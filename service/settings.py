@@ -49,6 +49,18 @@ class Settings(BaseSettings):
         "X-Forwarded-For names the client; empty = trust no one, the peer is the client.",
     )
     max_body_bytes: int = Field(default=65536, ge=1024)
+    max_header_bytes: int = Field(
+        default=65536, ge=4096, description="`dockfaq serve`: larger request headers get 431."
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="`dockfaq serve`: seconds a request's headers may take to arrive (else 408).",
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="`dockfaq serve`: open connections at most (then 503)."
+    )
     cors_origins: str = Field(default="", description="Comma-separated allow-list.")
     redis_url: str = Field(default="", description="Shared conversation store; empty = SQLite.")
     conversation_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds (Redis only).")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import re
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,3 +234,74 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(
         finally:
             stop_server(process)
         assert codes == expected, (trusted, codes)
+
+
+def _raw(base: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _flood(base: str, size: int) -> None:
+    with _raw(base) as sock:
+        try:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            for _ in range(size // 65536):
+                sock.sendall(b"a" * 65536)
+        except OSError:
+            pass  # the server hung up: what it should do
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def test_oversized_or_slow_headers_are_cut_off(server_env: dict[str, str], server: str) -> None:
+    """What uvicorn alone lets through: a header that never ends (the server buffered 50 MB per
+    connection) and headers sent a byte at a time (the connection stayed open for ever)."""
+    env = {
+        **server_env,
+        "DOCKFAQ_HEADER_TIMEOUT": "1.5",
+        "DOCKFAQ_DATA_DIR": server_env["DOCKFAQ_DATA_DIR"] + "-headers",
+    }
+    process, base = start_server(env, Path(env["DOCKFAQ_DATA_DIR"] + ".log"))
+    try:
+        with _raw(base) as huge:
+            huge.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000)
+            reply = _read_all(huge)  # never finished: the server answers anyway
+        assert reply.startswith(b"HTTP/1.1 431 "), reply[:200]
+        assert b'"detail": "request headers over 65536 bytes"' in reply
+        # Ten clients sending 3 MB each of one header: the server holds none of it.
+        before = _rss_mb(process.pid)
+        threads = [threading.Thread(target=_flood, args=(base, 3 << 20)) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert _rss_mb(process.pid) - before < 40, (before, _rss_mb(process.pid))
+
+        with _raw(base) as slow:
+            started = time.monotonic()
+            slow.sendall(b"GET /healthz HTTP/1.1\r\n")
+            slow.sendall(b"Host: x\r\n")
+            reply = _read_all(slow)  # the server closes after 1.5 s
+            waited = time.monotonic() - started
+        assert reply.startswith(b"HTTP/1.1 408 ") and waited < 8, (reply[:200], waited)
+
+        host, port = base.removeprefix("http://").split(":")
+        fine = http.client.HTTPConnection(host, int(port), timeout=10)  # kept alive
+        fine.request("GET", "/healthz", headers={"X-Pad": "p" * 8000})
+        assert fine.getresponse().read() and fine.sock is not None
+        time.sleep(2)  # idle longer than the header timeout, inside keep-alive: still served
+        fine.request("GET", "/healthz")
+        assert fine.getresponse().status == 200
+        fine.close()
+    finally:
+        stop_server(process)
