@@ -26,7 +26,9 @@ from service.errors import (
 )
 from service.retrieval import Retriever
 from service.settings import Settings
+from service.web import headers
 from service.web.channels import ROUTERS as CHANNELS
+from service.web.headers import SecurityHeadersMiddleware
 from service.web.middleware import BodyLimitMiddleware, RequestMiddleware
 from service.web.routes import (
     admin,
@@ -63,6 +65,8 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         version=__version__,
         summary="Bilingual Docker Q&A from a curated corpus, with citations.",
         lifespan=_lifespan(state, retriever),
+        docs_url=None,  # served from the installed swagger-ui-bundle, not a CDN (headers.py)
+        redoc_url=None,
     )
     app.state.dockfaq = state
     # Only the guards that are configured run (and appear in the schema).
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
             },
         )
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
+    docs_policy = headers.mount_docs(app)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
             allow_headers=["*"],
         )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, docs_policy=docs_policy)
     app.add_middleware(RequestMiddleware, metrics=state.metrics)
     if settings.trusted_proxy_list:
         # The client address comes from X-Forwarded-For only when a trusted proxy sent it; from

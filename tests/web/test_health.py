@@ -45,3 +45,17 @@ def test_refuses_index_of_another_model(fake_index_dir: Path) -> None:
     settings = Settings(index_dir=fake_index_dir, embedding_model="some/other-model")
     with pytest.raises(IndexMismatch, match="other-model"), TestClient(create_app(settings)):
         pass
+
+
+def test_security_headers_everywhere(client: TestClient) -> None:
+    for path in ("/", "/static/app.js", "/healthz", "/openapi.json", "/docs"):
+        headers = client.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+    page = client.get("/").headers["content-security-policy"]
+    assert "default-src 'self'" in page and "unsafe" not in page
+    docs = client.get("/docs")
+    assert "cdn" not in docs.text and "/docs/static/swagger-ui-bundle.js" in docs.text
+    assert "script-src 'self' 'sha256-" in docs.headers["content-security-policy"]
+    assert client.get("/docs/static/swagger-ui-bundle.js").status_code == 200

@@ -47,6 +47,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     ):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land there
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_window_size(1280, 900)
     yield driver
@@ -141,3 +142,33 @@ def test_chat_search_and_entries(browser, base_url: str) -> None:  # type: ignor
     assert width <= 390, "no horizontal scrolling on a phone"
     browser.save_screenshot(str(SCREENSHOTS / "faq-phone.png"))
     browser.set_window_size(1280, 900)
+
+
+def _csp_violations(browser) -> list[str]:  # type: ignore[no-untyped-def]
+    return [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if "Content Security Policy" in entry["message"]
+        or "Content-Security-Policy" in entry["message"]
+    ]
+
+
+def test_the_page_and_the_docs_run_under_their_content_security_policy(  # type: ignore[no-untyped-def]
+    browser, base_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get_log("browser")  # start clean
+    browser.get(f"{base_url}/#/")
+    _ask(browser, "docker save vs docker export")
+    browser.get(f"{base_url}/#/faq")
+    browser.find_element(By.ID, "faq-search").send_keys("docker save")
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faq-results li"))
+    assert _csp_violations(browser) == []
+    browser.get(f"{base_url}/docs")  # Swagger UI from the installed package, not a CDN
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#swagger-ui .opblock")
+    )
+    assert _csp_violations(browser) == []
+    assert "/chat" in browser.find_element(By.ID, "swagger-ui").text
