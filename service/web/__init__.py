@@ -150,6 +150,7 @@ async def _index(state: AppState, retriever: Retriever | None) -> AsyncIterator[
     # Fail fast on an index built for other settings; the slow part runs in the background
     # so /healthz answers and /readyz says 503 while the model and index load.
     engine.check_index(state.settings)
+    state.builds_in_child = True
     task = asyncio.create_task(asyncio.to_thread(_load, state))
     _reload_on_sighup(state)
     yield

@@ -24,6 +24,9 @@ class AppState:
         self.retriever: Retriever | None = None
         self.load_error: str | None = None
         self.store: ConversationStore | None = None
+        # Reloads build the index in a child process, except in an app handed a ready
+        # Retriever (tests), whose embedder may exist only in this process.
+        self.builds_in_child = False
         self.metrics = Metrics()
         # Answers to questions asked without earlier turns, for the loaded index only.
         self.answers: LRUCache[Answer] = LRUCache(

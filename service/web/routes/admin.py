@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from service import store
-from service.errors import CorpusError
+from service.errors import CorpusError, DockfaqError
+from service.rebuild import build_in_child
 from service.retrieval import Retriever
 from service.web.security import AdminDep
 from service.web.state import AppState, RetrieverDep, StateDep
@@ -45,22 +46,31 @@ def reload_on_signal(state: AppState) -> None:
         log.info("SIGHUP reload: index %s replaced %s", fresh.version, current.version)
     except CorpusError as exc:
         log.error("SIGHUP reload refused, the old index keeps serving: %s", exc)
+    except DockfaqError as exc:
+        log.error("SIGHUP reload failed, the old index keeps serving: %s", exc)
     finally:
         _reloading.release()
 
 
 def rebuild(state: AppState, current: Retriever) -> Retriever:
-    """Build and load a new index with the already loaded model; requests in flight keep the
-    Retriever they started with, new ones get the new one (one attribute assignment)."""
+    """Build a new index and load it with the already loaded model; requests in flight keep
+    the Retriever they started with, new ones get the new one (one attribute assignment).
+
+    A server that loaded its own index builds in a child process (service/rebuild.py), so the
+    build's memory goes back to the system; one given a Retriever (tests) builds in process
+    with that Retriever's embedder."""
     settings = state.settings
-    store.build_from_corpus(
-        settings.corpus_dir,
-        settings.index_dir,
-        current.embedder,
-        hnsw_above=settings.hnsw_above,
-        onnx=settings.onnx,
-        quantize=settings.quantize,
-    )
+    if state.builds_in_child:
+        build_in_child(settings)
+    else:
+        store.build_from_corpus(
+            settings.corpus_dir,
+            settings.index_dir,
+            current.embedder,
+            hnsw_above=settings.hnsw_above,
+            onnx=settings.onnx,
+            quantize=settings.quantize,
+        )
     fresh = Retriever(
         store.load(settings.index_dir, current.embedder),
         current.embedder,
