@@ -195,6 +195,7 @@ def remember(
     message_id = secrets.token_hex(16)
     state.metrics.answers.labels("answered" if result.answered else "refused").inc()
     first = result.citations[0] if result.citations else None
+    cited = [asdict(c) for c in result.citations]
     store.add_turn(
         Turn(
             message_id=message_id,
@@ -208,7 +209,7 @@ def remember(
             created_at=now(),
             owner=owner,
             answer=result.text,
-            citations=json.dumps([asdict(c) for c in result.citations], ensure_ascii=False),
+            citations=json.dumps(cited, ensure_ascii=False),
         )
     )
     return ChatResponse(
@@ -218,7 +219,7 @@ def remember(
         answer=result.text,
         language=result.language,  # type: ignore[arg-type]
         confidence=result.confidence,
-        citations=[asdict(c) for c in result.citations],  # type: ignore[misc]
+        citations=cited,  # type: ignore[arg-type]
         alternatives=[asdict(c) for c in result.alternatives],  # type: ignore[misc]
         index_version=result.index_version,
     )
