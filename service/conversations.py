@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -96,8 +97,14 @@ CREATE TABLE IF NOT EXISTS turns (
     topic TEXT,
     created_at REAL NOT NULL,
     owner TEXT NOT NULL DEFAULT '',
-    answer TEXT NOT NULL DEFAULT '',
-    citations TEXT NOT NULL DEFAULT '[]'
+    answer_id TEXT NOT NULL DEFAULT ''
+);
+-- Answer texts, once each: most turns repeat an answer given before (the cache path), and a
+-- reply of a few KB written with every turn spills into overflow pages of the WAL.
+CREATE TABLE IF NOT EXISTS answers (
+    id TEXT PRIMARY KEY,
+    answer TEXT NOT NULL,
+    citations TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation_id, seq);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -112,14 +119,21 @@ CREATE TABLE IF NOT EXISTS claims (
     expires_at REAL NOT NULL
 );
 """
-_TURN_COLUMNS = ", ".join(f.name for f in fields(Turn))
-_PLACEHOLDERS = ", ".join("?" for _ in fields(Turn))
-
+# Turn's fields as stored: every column of turns, then the answer's two from answers.
+_STORED = [f.name for f in fields(Turn) if f.name not in ("answer", "citations")]
+_TURN_COLUMNS = ", ".join(f"t.{name}" for name in _STORED)
+_SELECT_TURNS = (
+    f"SELECT {_TURN_COLUMNS}, COALESCE(a.answer, ''), COALESCE(a.citations, '[]') "
+    "FROM turns t LEFT JOIN answers a ON a.id = t.answer_id"
+)
+_INSERT_TURN = (
+    f"INSERT INTO turns ({', '.join(_STORED)}, answer_id) "
+    f"VALUES ({', '.join('?' for _ in _STORED)}, ?)"
+)
 
 _ADDED_COLUMNS = {
     "owner": "TEXT NOT NULL DEFAULT ''",
-    "answer": "TEXT NOT NULL DEFAULT ''",
-    "citations": "TEXT NOT NULL DEFAULT '[]'",
+    "answer_id": "TEXT NOT NULL DEFAULT ''",
 }
 
 
@@ -153,15 +167,24 @@ class SQLiteStore:
         self._lock = threading.Lock()
 
     def add_turn(self, turn: Turn) -> None:
-        row = astuple(turn)
-        with self._lock:
-            self._db.execute(f"INSERT INTO turns ({_TURN_COLUMNS}) VALUES ({_PLACEHOLDERS})", row)
+        row = astuple(turn)[: len(_STORED)]
+        answer_id = ""
+        if turn.answer:
+            digest = hashlib.sha256(f"{turn.answer}\0{turn.citations}".encode())
+            answer_id = digest.hexdigest()[:32]
+        with self._lock, self._db:  # one commit for both rows
+            self._db.execute("BEGIN")
+            if answer_id:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO answers (id, answer, citations) VALUES (?, ?, ?)",
+                    (answer_id, turn.answer, turn.citations),
+                )
+            self._db.execute(_INSERT_TURN, (*row, answer_id))
 
     def history(self, conversation_id: str, limit: int = 5) -> list[Turn]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_TURN_COLUMNS} FROM turns WHERE conversation_id = ? "
-                "ORDER BY seq DESC LIMIT ?",
+                f"{_SELECT_TURNS} WHERE t.conversation_id = ? ORDER BY t.seq DESC LIMIT ?",
                 (conversation_id, limit),
             ).fetchall()
         return [_turn(row) for row in reversed(rows)]
@@ -169,13 +192,13 @@ class SQLiteStore:
     def turn(self, message_id: str) -> Turn | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_TURN_COLUMNS} FROM turns WHERE message_id = ?", (message_id,)
+                f"{_SELECT_TURNS} WHERE t.message_id = ?", (message_id,)
             ).fetchone()
         return _turn(row) if row else None
 
     def turns(self) -> Iterator[Turn]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {_TURN_COLUMNS} FROM turns ORDER BY seq").fetchall()
+            rows = self._db.execute(f"{_SELECT_TURNS} ORDER BY t.seq").fetchall()
         return (_turn(row) for row in rows)
 
     def add_feedback(self, feedback: Feedback) -> None:

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +16,7 @@ from service.answer import Answer, answer
 from service.conversations import HISTORY_TURNS, ConversationStore, Turn, now
 from service.errors import UnknownConversation
 from service.retrieval import Retriever
+from service.web import security
 from service.web.jsonbody import StrictJSONRoute
 from service.web.schemas import (
     ChatRequest,
@@ -23,7 +24,6 @@ from service.web.schemas import (
     ConversationResponse,
     ConversationTurn,
 )
-from service.web.security import OwnerDep
 from service.web.state import AppState, RetrieverDep, SettingsDep, StateDep, StoreDep
 
 router = APIRouter(tags=["chat"], route_class=StrictJSONRoute)
@@ -43,20 +43,22 @@ async def chat(
     retriever: RetrieverDep,
     store: StoreDep,
     state: StateDep,
-    owner: OwnerDep,
+    http: Request,
 ) -> Response:
     """Answer a question from the corpus, with citations; `answered` is false when it cannot.
     Pass the returned `conversation_id` back to ask follow-up questions."""
-    response = None
+    response, caller = None, security.owner(http)
     if request.conversation_id is None and store.local:
         # A repeated question is answered right here: a cache lookup and a local SQLite
         # insert (microseconds) are cheaper than the trip through the thread pool.
         cached = state.answers.get(cache_key(request, retriever))
         if cached is not None:
-            response = remember(request, new_id(), cached, store, state, owner)
+            response = remember(request, new_id(), cached, store, state, caller)
     if response is None:
         lookup = request.conversation_id is not None or not store.local  # not looked up yet
-        response = await run_in_threadpool(respond, request, retriever, store, state, lookup, owner)
+        response = await run_in_threadpool(
+            respond, request, retriever, store, state, lookup, caller
+        )
     # Serialised once, from the model built just now (FastAPI would dump, re-validate and
     # re-encode it: a third of what a cached answer costs).
     return Response(response.model_dump_json(), media_type="application/json")
@@ -76,10 +78,11 @@ async def chat_stream(
     settings: SettingsDep,
     store: StoreDep,
     state: StateDep,
-    owner: OwnerDep,
+    http: Request,
 ) -> EventSourceResponse:
     """The same as /chat, as Server-Sent Events: `meta`, then `delta` chunks, then `done`."""
-    response = await run_in_threadpool(respond, request, retriever, store, state, True, owner)
+    caller = security.owner(http)
+    response = await run_in_threadpool(respond, request, retriever, store, state, True, caller)
     return EventSourceResponse(_events(response))
 
 
@@ -89,11 +92,11 @@ async def chat_stream(
     responses={404: {"description": "Not a conversation this caller was given"}},
 )
 async def conversation(
-    conversation_id: str, store: StoreDep, owner: OwnerDep
+    conversation_id: str, store: StoreDep, http: Request
 ) -> ConversationResponse:
     """The turns of a conversation, oldest first (its last 20)."""
     turns = await run_in_threadpool(store.history, conversation_id, HISTORY_TURNS)
-    if not _belongs(turns, owner):
+    if not _belongs(turns, security.owner(http)):
         raise UnknownConversation("unknown conversation_id")
     return ConversationResponse(
         conversation_id=conversation_id,

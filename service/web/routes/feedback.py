@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
 from service.conversations import Feedback, now
+from service.web import security
 from service.web.jsonbody import StrictJSONRoute
 from service.web.schemas import FeedbackRequest, FeedbackResponse
-from service.web.security import OwnerDep
 from service.web.state import StoreDep
 
 router = APIRouter(tags=["feedback"], route_class=StrictJSONRoute)
@@ -19,12 +19,12 @@ router = APIRouter(tags=["feedback"], route_class=StrictJSONRoute)
     status_code=201,
     responses={404: {"description": "Unknown message_id"}},
 )
-def feedback(request: FeedbackRequest, store: StoreDep, owner: OwnerDep) -> FeedbackResponse:
+def feedback(request: FeedbackRequest, store: StoreDep, http: Request) -> FeedbackResponse:
     """Rate the answer with `message_id` (from /chat) `up` or `down`, with an optional comment.
     One vote per message: voting again replaces the earlier vote. Only whoever asked may vote
     (with API keys on: the key that started the conversation)."""
     turn = store.turn(request.message_id)
-    if turn is None or turn.owner != owner:
+    if turn is None or turn.owner != security.owner(http):
         raise HTTPException(404, f"unknown message_id {request.message_id!r}")
     store.add_feedback(Feedback(request.message_id, request.rating, request.comment, now()))
     return FeedbackResponse(status="recorded", message_id=request.message_id)

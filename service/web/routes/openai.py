@@ -9,17 +9,17 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from service.answer import Answer, answer
 from service.conversations import Turn, now
+from service.web import security
 from service.web.jsonbody import StrictJSONRoute
 from service.web.routes.chat import chunks
 from service.web.schemas import MAX_MESSAGE_CHARS, CompletionRequest
-from service.web.security import OwnerDep
 from service.web.state import RetrieverDep, SettingsDep, StateDep, StoreDep
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=StrictJSONRoute)
@@ -47,7 +47,7 @@ async def completions(
     settings: SettingsDep,
     store: StoreDep,
     state: StateDep,
-    owner: OwnerDep,
+    http: Request,
 ) -> dict[str, Any] | EventSourceResponse:
     """The last user message is the question; earlier user messages are the conversation.
     The extra top-level field `citations` carries the sources (on the last chunk when streaming)."""
@@ -76,7 +76,7 @@ async def completions(
         first.id if first else None,
         first.topic if first else None,
         now(),
-        owner,
+        security.owner(http),
         result.text,
         json.dumps([asdict(c) for c in result.citations], ensure_ascii=False),
     )
