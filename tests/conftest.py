@@ -186,6 +186,19 @@ def server_env_for(tmp: Path, corpus_dir: Path) -> dict[str, str]:
     }
 
 
+def spoofed_searches(base: str, count: int) -> list[int]:
+    """Statuses of ``count`` searches, each claiming another X-Forwarded-For address."""
+    return [
+        httpx.get(
+            f"{base}/search",
+            params={"q": "docker"},
+            headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            timeout=30,
+        ).status_code
+        for i in range(count)
+    ]
+
+
 def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start `dockfaq serve` and wait until /readyz says 200; returns the process and base URL."""
     port = free_port()

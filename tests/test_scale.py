@@ -14,7 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS, ROOT, free_port, server_env_for, start_server, stop_server
+from tests.conftest import (
+    CORPUS,
+    ROOT,
+    free_port,
+    server_env_for,
+    spoofed_searches,
+    start_server,
+    stop_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -90,15 +98,7 @@ def test_behind_nginx_a_client_cannot_pick_its_address(
     replica, replica_base = start_server(env, tmp_path / "replica.log")
     nginx, base = _start_nginx(tmp_path, [replica_base])
     try:
-        codes = [
-            httpx.get(
-                f"{base}/search",
-                params={"q": "docker"},
-                headers={"X-Forwarded-For": f"203.0.113.{i}"},
-                timeout=30,
-            ).status_code
-            for i in range(5)
-        ]
+        codes = spoofed_searches(base, 5)
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)

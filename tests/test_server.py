@@ -15,7 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS, DOCKFAQ, server_env_for, start_server, stop_server
+from tests.conftest import (
+    CORPUS,
+    DOCKFAQ,
+    server_env_for,
+    spoofed_searches,
+    start_server,
+    stop_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -251,15 +258,7 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(
         }
         process, base = start_server(env, logs / f"xff-{bool(trusted)}.log")
         try:
-            codes = [
-                httpx.get(
-                    f"{base}/search",
-                    params={"q": "docker"},
-                    headers={"X-Forwarded-For": f"203.0.113.{i}"},
-                    timeout=30,
-                ).status_code
-                for i in range(6)
-            ]
+            codes = spoofed_searches(base, 6)
         finally:
             stop_server(process)
         assert codes == expected, (trusted, codes)

@@ -23,13 +23,14 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def loads(body: bytes | str) -> Any:
     """``json.loads`` that raises ``json.JSONDecodeError`` for what JSON itself does not allow."""
-    doc = body.decode() if isinstance(body, bytes) else body
+    raw = body if isinstance(body, bytes) else body.encode()
+    doc = body if isinstance(body, str) else body.decode()
     value = json.loads(
         doc,
         parse_constant=lambda name: _fail(f"{name} is not a JSON number", doc),
         parse_float=lambda text: _finite(text, doc),
     )
-    if _SURROGATE_ESCAPE.search(doc.encode()):
+    if _SURROGATE_ESCAPE.search(raw):
         _check_text(value, doc)
     return value
 

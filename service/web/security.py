@@ -41,10 +41,9 @@ async def rate_limit(request: Request, settings: SettingsDep) -> None:
     limiter's keys (Redis key names) hold a hash of the API key, never the key."""
     if app_state(request).limiter is None:
         return
-    header = request.headers.get("authorization", "")
-    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    if given and _matches(given, settings.api_key_list):
-        identity = "key:" + key_hash(given)
+    caller = owner(request)
+    if caller:
+        identity = "key:" + caller
     else:
         identity = f"ip:{request.client.host if request.client else 'unknown'}"
     if settings.redis_url:  # the shared counter is a network call: not on the event loop
