@@ -126,6 +126,9 @@ _SELECT_TURNS = (
     f"SELECT {_TURN_COLUMNS}, COALESCE(a.answer, ''), COALESCE(a.citations, '[]') "
     "FROM turns t LEFT JOIN answers a ON a.id = t.answer_id"
 )
+# Answer ids remembered as stored, at most (then forgotten, and stored again: INSERT OR IGNORE).
+_KNOWN_ANSWERS = 50_000
+
 _INSERT_TURN = (
     f"INSERT INTO turns ({', '.join(_STORED)}, answer_id) "
     f"VALUES ({', '.join('?' for _ in _STORED)}, ?)"
@@ -165,21 +168,30 @@ class SQLiteStore:
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the conversation database {path}: {exc}") from exc
         self._lock = threading.Lock()
+        # Answers committed by this store (rows are never deleted): a repeated answer's turn
+        # is then a single INSERT.
+        self._stored_answers: set[str] = set()
 
     def add_turn(self, turn: Turn) -> None:
-        row = astuple(turn)[: len(_STORED)]
+        row = tuple(getattr(turn, name) for name in _STORED)  # astuple deep-copies: slow
         answer_id = ""
         if turn.answer:
             digest = hashlib.sha256(f"{turn.answer}\0{turn.citations}".encode())
             answer_id = digest.hexdigest()[:32]
-        with self._lock, self._db:  # one commit for both rows
-            self._db.execute("BEGIN")
-            if answer_id:
+        with self._lock:
+            if not answer_id or answer_id in self._stored_answers:
+                self._db.execute(_INSERT_TURN, (*row, answer_id))  # one statement, one commit
+                return
+            with self._db:  # one commit for both rows
+                self._db.execute("BEGIN")
                 self._db.execute(
                     "INSERT OR IGNORE INTO answers (id, answer, citations) VALUES (?, ?, ?)",
                     (answer_id, turn.answer, turn.citations),
                 )
-            self._db.execute(_INSERT_TURN, (*row, answer_id))
+                self._db.execute(_INSERT_TURN, (*row, answer_id))
+            if len(self._stored_answers) >= _KNOWN_ANSWERS:
+                self._stored_answers.clear()
+            self._stored_answers.add(answer_id)
 
     def history(self, conversation_id: str, limit: int = 5) -> list[Turn]:
         with self._lock:
@@ -262,7 +274,7 @@ class RedisStore:
         self._ttl = ttl_seconds
 
     def add_turn(self, turn: Turn) -> None:
-        record = json.dumps(asdict(turn), ensure_ascii=False)
+        record = json.dumps(vars(turn), ensure_ascii=False)
         key = f"dockfaq:conversation:{turn.conversation_id}"
         pipe = self._redis.pipeline()
         pipe.rpush(key, record)

@@ -323,6 +323,21 @@ def test_oversized_or_slow_headers_are_cut_off(server_env: dict[str, str], serve
             waited = time.monotonic() - started
         assert reply.startswith(b"HTTP/1.1 408 ") and waited < 8, (reply[:200], waited)
 
+        with _raw(base) as kept:  # the second request on a kept-alive connection is timed too
+            kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = b""
+            while not first.endswith(b"}"):  # the JSON body of /healthz
+                first += kept.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200 ")
+            time.sleep(1)
+            started = time.monotonic()
+            kept.sendall(b"GET /healthz HTTP/1.1\r\n")
+            time.sleep(1)
+            kept.sendall(b"Host: x\r\n")
+            reply = _read_all(kept)
+            waited = time.monotonic() - started
+        assert reply.startswith(b"HTTP/1.1 408 ") and 1.4 < waited < 8, (reply[:200], waited)
+
         host, port = base.removeprefix("http://").split(":")
         fine = http.client.HTTPConnection(host, int(port), timeout=10)  # kept alive
         fine.request("GET", "/healthz", headers={"X-Pad": "p" * 8000})

@@ -28,7 +28,6 @@ from service.retrieval import Retriever
 from service.settings import Settings
 from service.web import headers
 from service.web.channels import ROUTERS as CHANNELS
-from service.web.headers import SecurityHeadersMiddleware
 from service.web.middleware import BodyLimitMiddleware, RequestMiddleware
 from service.web.routes import (
     admin,
@@ -112,8 +111,8 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
             allow_headers=["*"],
         )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(SecurityHeadersMiddleware, docs_policy=docs_policy)
-    app.add_middleware(RequestMiddleware, metrics=state.metrics)
+    security = headers.SecurityHeaders(docs_policy)
+    app.add_middleware(RequestMiddleware, metrics=state.metrics, extra_headers=security.for_path)
     if settings.trusted_proxy_list:
         # The client address comes from X-Forwarded-For only when a trusted proxy sent it; from
         # anyone else the header is ignored. Added last, it runs first: the rate limit sees it.

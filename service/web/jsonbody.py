@@ -23,23 +23,34 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def loads(body: bytes | str) -> Any:
     """``json.loads`` that raises ``json.JSONDecodeError`` for what JSON itself does not allow."""
-    raw = body if isinstance(body, bytes) else body.encode()
     doc = body if isinstance(body, str) else body.decode()
-    value = json.loads(
-        doc,
-        parse_constant=lambda name: _fail(f"{name} is not a JSON number", doc),
-        parse_float=lambda text: _finite(text, doc),
-    )
+    try:
+        value = _DECODER.decode(doc)
+    except _NotJSON as exc:
+        raise json.JSONDecodeError(str(exc), doc, 0) from None
+    raw = body if isinstance(body, bytes) else body.encode()
     if _SURROGATE_ESCAPE.search(raw):
         _check_text(value, doc)
     return value
 
 
-def _finite(text: str, doc: str) -> float:
+class _NotJSON(ValueError):
+    pass
+
+
+def _constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        _fail(f"{text} is too large for a number", doc)
+        raise _NotJSON(f"{text} is too large for a number")
     return number
+
+
+# One decoder for every body: json.loads with hooks would build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_finite)
 
 
 def _check_text(value: Any, doc: str) -> None:

@@ -105,13 +105,19 @@ class _BatchingCollector(Collector):
 
 
 class RequestMiddleware:
-    """Gives every request an id (X-Request-ID honoured and returned), times it, counts it and
-    logs one JSON line. Only method, route, status and timing are logged: never headers or
-    bodies, so keys and questions stay out of the logs."""
+    """Gives every request an id (X-Request-ID honoured and returned) and ``extra_headers``,
+    times it, counts it and logs one JSON line. Only method, route, status and timing are
+    logged: never headers or bodies, so keys and questions stay out of the logs."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        extra_headers: Callable[[str], list[tuple[bytes, bytes]]] = lambda path: [],
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.extra_headers = extra_headers  # path -> headers every response there gets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,13 +127,14 @@ class RequestMiddleware:
         request_id = given if _REQUEST_ID.match(given) else f"{_ids.getrandbits(128):032x}"
         status = 500
         started = time.perf_counter()
+        extra = self.extra_headers(scope["path"])
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
-                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
+                message["headers"] = [*headers, (b"x-request-id", request_id.encode()), *extra]
             await send(message)
 
         try:

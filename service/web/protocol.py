@@ -38,14 +38,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes = 64 * 1024
     header_timeout = 10.0
 
+    # Per request this costs a find() and at most a clock read: the one timer per connection
+    # is re-armed only when it fires (a timer per request cost more than the rest together).
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._reading_headers = True
         self._header_bytes = 0
         self._tail = b""
         self._refused = False
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._arm()
+        # When the current request's headers began: the connection, or the request's first
+        # byte; None between a response and the next request (uvicorn's keep-alive times that).
+        self._headers_since: float | None = self.loop.time()
+        self._header_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout, self._check_time
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -55,42 +62,45 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         if self._reading_headers:
-            seen = self._tail + data
-            end = seen.find(_END_OF_HEADERS)
-            self._header_bytes += len(data) if end < 0 else end + 4 - len(self._tail)
-            self._tail = seen[-3:]
+            if self._headers_since is None:
+                self._headers_since = self.loop.time()
+            end = (self._tail + data if self._tail else data).find(_END_OF_HEADERS)
+            if end < 0:
+                self._header_bytes += len(data)
+                self._tail = data[-3:] if len(data) >= 3 else (self._tail + data)[-3:]
+            else:
+                self._header_bytes += end + 4 - len(self._tail)
+                self._reading_headers = False
             if self._header_bytes > self.max_header_bytes:
                 self._refuse(431, f"request headers over {self.max_header_bytes} bytes")
                 return
         super().data_received(data)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._arm()  # the next request on a kept-alive connection: its headers are timed too
-
-    def on_headers_complete(self) -> None:
-        self._reading_headers = False
-        self._disarm()
-        super().on_headers_complete()
-
     def on_response_complete(self) -> None:
         super().on_response_complete()
         # What arrives next is the next request's headers.
         self._reading_headers, self._header_bytes, self._tail = True, 0, b""
+        self._headers_since = None
 
-    def _arm(self) -> None:
-        if self._header_timer is None:
-            self._header_timer = self.loop.call_later(self.header_timeout, self._too_slow)
+    def _check_time(self) -> None:
+        """Refuse a request whose headers are late; else wake up at the current request's
+        deadline, or one timeout from now (before any request that starts later is due)."""
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        now, since = self.loop.time(), self._headers_since
+        due = now + self.header_timeout
+        if self._reading_headers and since is not None:
+            if now - since >= self.header_timeout:
+                self._refuse(408, f"request headers not complete within {self.header_timeout:g} s")
+                return
+            due = since + self.header_timeout
+        self._header_timer = self.loop.call_at(due, self._check_time)
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
-
-    def _too_slow(self) -> None:
-        self._header_timer = None
-        if self._reading_headers and not self.transport.is_closing():
-            self._refuse(408, f"request headers not complete within {self.header_timeout:g} s")
 
     def _refuse(self, status: int, detail: str) -> None:
         """Answer ``status`` with a JSON detail, as every other error, and hang up."""

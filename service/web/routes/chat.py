@@ -6,7 +6,6 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 
 from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -198,7 +197,7 @@ def remember(
     message_id = secrets.token_hex(16)
     state.metrics.answers.labels("answered" if result.answered else "refused").inc()
     first = result.citations[0] if result.citations else None
-    cited = [asdict(c) for c in result.citations]
+    cited = [c.as_dict() for c in result.citations]
     store.add_turn(
         Turn(
             message_id=message_id,
@@ -223,6 +222,6 @@ def remember(
         language=result.language,  # type: ignore[arg-type]
         confidence=result.confidence,
         citations=cited,  # type: ignore[arg-type]
-        alternatives=[asdict(c) for c in result.alternatives],  # type: ignore[misc]
+        alternatives=[c.as_dict() for c in result.alternatives],  # type: ignore[misc]
         index_version=result.index_version,
     )

@@ -6,7 +6,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -78,10 +77,10 @@ async def completions(
         now(),
         security.owner(http),
         result.text,
-        json.dumps([asdict(c) for c in result.citations], ensure_ascii=False),
+        json.dumps([c.as_dict() for c in result.citations], ensure_ascii=False),
     )
     await run_in_threadpool(store.add_turn, turn)
-    citations = [asdict(c) for c in result.citations or result.alternatives]
+    citations = [c.as_dict() for c in result.citations or result.alternatives]
     if request.stream:
         return EventSourceResponse(_stream(completion_id, result.text, citations))
     return {
