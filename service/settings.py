@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     api_keys: str = Field(default="", description="Comma-separated bearer keys; empty = open.")
     admin_key: str = Field(default="", description="Bearer key for /admin; empty = disabled.")
     rate_limit: str = Field(default="", description="Per key or IP, e.g. 60/minute.")
+    page_public: bool = Field(
+        default=False,
+        description="With API keys on: the web page gets a signed session cookie from `/`, "
+        "so it works without a key (only for the routes the page calls).",
+    )
+    page_rate_limit: str = Field(
+        default="30/minute;300/hour",
+        description="Page sessions' requests, per client address (with page_public).",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated addresses or networks (10.0.0.0/8) of reverse proxies whose "
@@ -177,7 +186,7 @@ class Settings(BaseSettings):
     def _empty_is_fitted(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "page_rate_limit")
     @classmethod
     def _limit_notation(cls, value: str) -> str:
         if value.strip():

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from service.web.session import PAGE
 from service.web.state import SettingsDep, app_state
 
 _bearer = HTTPBearer(auto_error=False)
@@ -22,46 +23,59 @@ def _matches(given: str, keys: list[str]) -> bool:
     return any(hmac.compare_digest(given.encode(), key.encode()) for key in keys)
 
 
-async def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None:
-    """Only mounted when DOCKFAQ_API_KEYS is set, so the OpenAPI schema says what is true."""
+async def require_api_key(request: Request, settings: SettingsDep, credentials: BearerDep) -> None:
+    """Only mounted when DOCKFAQ_API_KEYS is set, so the OpenAPI schema says what is true.
+    A page session (session.py) stands in for a key on the page's routes, under its own limit."""
     given = credentials.credentials if credentials else ""
-    if not given or not (
-        _matches(given, settings.api_key_list) or _is_admin(given, settings.admin_key)
-    ):
-        raise HTTPException(
-            401,
-            "a valid API key is required (Authorization: Bearer <key>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if given and (_matches(given, settings.api_key_list) or _is_admin(given, settings.admin_key)):
+        return
+    if not given and _page_owner(request):
+        await _limit(request, app_state(request).page_limiter, f"page:{_address(request)}")
+        return
+    raise HTTPException(
+        401,
+        "a valid API key is required (Authorization: Bearer <key>)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
-async def rate_limit(request: Request, settings: SettingsDep) -> None:
+async def rate_limit(request: Request) -> None:
     """Counts the caller against DOCKFAQ_RATE_LIMIT: by API key when it is a valid one, else by
     IP. It runs before the key check, so wrong keys count against their sender's address. The
-    limiter's keys (Redis key names) hold a hash of the API key, never the key."""
-    if app_state(request).limiter is None:
+    limiter's keys (Redis key names) hold a hash of the API key, never the key. Page sessions
+    count against their own limit instead (require_api_key)."""
+    limiter = app_state(request).limiter
+    if limiter is None:
         return
     caller = owner(request)
-    if caller:
-        identity = "key:" + caller
-    else:
-        identity = f"ip:{request.client.host if request.client else 'unknown'}"
-    if settings.redis_url:  # the shared counter is a network call: not on the event loop
-        await run_in_threadpool(_rate_limit, request, identity)
-    else:
-        _rate_limit(request, identity)
+    if caller.startswith(PAGE):
+        return
+    identity = f"key:{caller}" if caller else f"ip:{_address(request)}"
+    await _limit(request, limiter, identity)
 
 
 def owner(request: Request) -> str:
-    """Whom a conversation belongs to: a hash of the caller's valid API key, or "" when keys
-    are off (or the key is the admin's: every caller then shares the empty owner). Routes call
-    it with their Request: as a FastAPI dependency it cost a tenth of a cached answer."""
+    """Whom a conversation belongs to: a hash of the caller's valid API key, the page session's
+    owner (session.owner_of), or "" when keys are off (or the key is the admin's: every such
+    caller shares the empty owner). Routes call it with their Request: as a FastAPI dependency
+    it cost a tenth of a cached answer."""
     keys = app_state(request).settings.api_key_list
+    if not keys:
+        return ""
     header = request.headers.get("authorization", "")
-    given = header[7:].strip() if keys and header.lower().startswith("bearer ") else ""
-    if given and _matches(given, keys):
-        return key_hash(given)
-    return ""
+    given = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    if given:
+        return key_hash(given) if _matches(given, keys) else ""
+    return _page_owner(request)
+
+
+def _page_owner(request: Request) -> str:
+    sessions = app_state(request).sessions
+    return (sessions.owner(request) or "") if sessions else ""
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def key_hash(key: str) -> str:
@@ -87,10 +101,16 @@ def _is_admin(given: str, admin_key: str) -> bool:
     return bool(admin_key) and hmac.compare_digest(given.encode(), admin_key.encode())
 
 
-def _rate_limit(request: Request, identity: str) -> None:
-    limiter = app_state(request).limiter
+async def _limit(request: Request, limiter: tuple[Any, list[Any]] | None, identity: str) -> None:
     if limiter is None:
         return
+    if app_state(request).settings.redis_url:  # a network call: not on the event loop
+        await run_in_threadpool(_hit, limiter, identity)
+    else:
+        _hit(limiter, identity)
+
+
+def _hit(limiter: tuple[Any, list[Any]], identity: str) -> None:
     strategy, limits = limiter
     for limit in limits:
         if not strategy.hit(limit, identity):

@@ -14,6 +14,7 @@ from service.errors import NotReady
 from service.retrieval import Retriever
 from service.settings import Settings
 from service.web.middleware import Metrics
+from service.web.session import PageSessions
 
 
 class AppState:
@@ -33,17 +34,16 @@ class AppState:
             settings.cache_size, record=self.metrics.cache_recorder("answer")
         )
         self.metrics.watch_embedder(lambda: self.retriever.embedder if self.retriever else None)
-        self.limiter: tuple[Any, list[Any]] | None = None  # (limits strategy, parsed limits)
         self.http: httpx.AsyncClient | None = None  # calls to chat platform APIs
         self.channels: dict[str, Any] = {}  # per-platform runtime state (cached tokens)
-        if settings.rate_limit:
-            from limits import parse_many
-            from limits.storage import storage_from_string
-            from limits.strategies import MovingWindowRateLimiter
-
-            # With Redis configured, every replica counts against the same limit.
-            storage = storage_from_string(settings.redis_url or "memory://")
-            self.limiter = (MovingWindowRateLimiter(storage), parse_many(settings.rate_limit))
+        # (limits strategy, parsed limits); with Redis, every replica counts against the same.
+        self.limiter = _limiter(settings.rate_limit, settings.redis_url)
+        self.sessions: PageSessions | None = None
+        self.page_limiter: tuple[Any, list[Any]] | None = None
+        if settings.page_public and settings.api_key_list:
+            keys = [*settings.api_key_list, settings.admin_key]
+            self.sessions = PageSessions(keys, settings.conversation_ttl)
+            self.page_limiter = _limiter(settings.page_rate_limit, settings.redis_url)
 
     def set_retriever(self, retriever: Retriever) -> None:
         retriever.vector_cache.record = self.metrics.cache_recorder("embedding")
@@ -52,6 +52,17 @@ class AppState:
         self.metrics.index.clear()
         self.metrics.index.labels(retriever.version).set(1)
         self.metrics.entries.set(len(retriever.entry_ids))
+
+
+def _limiter(spec: str, redis_url: str) -> tuple[Any, list[Any]] | None:
+    if not spec:
+        return None
+    from limits import parse_many
+    from limits.storage import storage_from_string
+    from limits.strategies import MovingWindowRateLimiter
+
+    storage = storage_from_string(redis_url or "memory://")
+    return MovingWindowRateLimiter(storage), parse_many(spec)
 
 
 def app_state(request: Request) -> AppState:

@@ -172,3 +172,41 @@ def test_the_page_and_the_docs_run_under_their_content_security_policy(  # type:
     )
     assert _csp_violations(browser) == []
     assert "/chat" in browser.find_element(By.ID, "swagger-ui").text
+
+
+def test_the_page_works_with_api_keys_on_through_its_session(  # type: ignore[no-untyped-def]
+    browser, tmp_path_factory: pytest.TempPathFactory, real_index_dir: Path
+) -> None:
+    """DOCKFAQ_PAGE_PUBLIC: the page asks, votes and searches with no key in it; its cookie
+    is invisible to scripts and opens nothing but the page's routes."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    env = server_env_for(tmp_path_factory.mktemp("page-keys"), CORPUS)
+    env |= {
+        "DOCKFAQ_INDEX_DIR": str(real_index_dir),
+        "DOCKFAQ_API_KEYS": "page-test-key-0123456789",
+        "DOCKFAQ_PAGE_PUBLIC": "true",
+    }
+    process, base = start_server(env, Path(env["DOCKFAQ_DATA_DIR"]).parent / "server.log")
+    try:
+        browser.get(base + "/")
+        reply = _ask(browser, "why does my container exit immediately after docker run")
+        assert "main process" in reply.find_element(By.CSS_SELECTOR, ".answer").text
+        thumbs = reply.find_elements(By.CSS_SELECTOR, ".feedback button")
+        thumbs[0].click()
+        WebDriverWait(browser, 10).until(
+            lambda d: thumbs[0].get_attribute("aria-pressed") == "true"
+        )
+        assert browser.execute_script("return document.cookie") == ""  # HttpOnly
+        statuses = browser.execute_async_script(
+            """const done = arguments[arguments.length - 1];
+            const post = (path) => fetch(path, {method: "POST",
+              headers: {"content-type": "application/json"},
+              body: JSON.stringify({message: "docker save"})}).then((r) => r.status);
+            Promise.all([post("/chat/stream"), post("/chat"),
+                         fetch("/v1/models").then((r) => r.status)]).then(done);"""
+        )
+        assert statuses == [200, 401, 401]
+    finally:
+        stop_server(process)
