@@ -88,6 +88,21 @@ def test_wrong_keys_count_against_the_senders_limit(
         assert "key:" in stored and key not in stored
 
 
+def test_redis_limiter_keys_hold_a_hash_not_the_key(
+    settings: Settings, fake_retriever: Retriever, redis_url: str
+) -> None:
+    import redis
+
+    key = "redis-limit-key-0123456789"
+    with _client(
+        settings, fake_retriever, api_keys=key, rate_limit="5/minute", redis_url=redis_url
+    ) as client:
+        as_key = {"Authorization": f"Bearer {key}"}
+        assert client.get("/search", params={"q": "d"}, headers=as_key).status_code == 200
+    names = " ".join(redis.Redis.from_url(redis_url, decode_responses=True).keys("*"))
+    assert "key:" in names and key not in names, names
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "says"),
     [
