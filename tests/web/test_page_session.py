@@ -49,8 +49,9 @@ def test_the_page_gets_a_session_only_when_public_and_keys_are_on(
         assert "secure" not in attributes  # plain HTTP here: a Secure cookie would never return
         # A page load with a fresh cookie keeps it.
         assert "set-cookie" not in client.get("/").headers
+    changes = {"api_keys": KEY, "page_public": True}
     with TestClient(
-        create_app(settings.model_copy(update={"api_keys": KEY, "page_public": True})),
+        create_app(settings.model_copy(update=changes), retriever=fake_retriever),
         base_url="https://testserver",
     ) as secure:
         assert "secure" in secure.get("/").headers["set-cookie"].lower()
