@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests import fake_platform
 from tests.conftest import CORPUS, free_port, server_env_for, start_server, stop_server, write_entry
@@ -90,6 +91,34 @@ def _feishu(base: str, event: dict[str, object]) -> httpx.Response:
     return httpx.post(f"{base}/integrations/feishu/events", content=body, headers=headers)
 
 
+def _outcomes(base: str, platform: str) -> dict[str, float]:
+    """dockfaq_channel_events_total of ``platform`` by outcome. Every outcome that posts
+    nothing (duplicate, ignored, rejected) is counted before the reply is sent, so a test
+    knows nothing will be posted without waiting to see."""
+    families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in families
+        if family.name == "dockfaq_channel_events"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels["platform"] == platform
+    }
+
+
+def _added(
+    base: str, platform: str, before: dict[str, float], expected: dict[str, float]
+) -> dict[str, float]:
+    """The outcomes counted since ``before``, once they equal ``expected`` or after 10 s
+    ("answered" is counted when the platform's API has replied, a moment after the post)."""
+    deadline = time.monotonic() + 10
+    while True:
+        now = _outcomes(base, platform)
+        added = {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
+        if added == expected or time.monotonic() > deadline:
+            return added
+        time.sleep(0.05)
+
+
 def _cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
@@ -100,14 +129,15 @@ def test_slack(server: str, platform: FakePlatform) -> None:
         "docker save 和 docker export 有什么区别", "Ev" + uuid.uuid4().hex
     )
     body = json.dumps(event).encode()
+    before = _outcomes(server, "slack")
     acknowledged = _slack(server, body)
     # The acknowledgement carries no answer: that comes separately, in the thread.
     assert acknowledged.status_code == 200 and acknowledged.content == b""
     retry = _slack(server, body, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"})
     assert retry.status_code == 200
     [post] = platform.wait_for("/api/chat.postMessage")
-    time.sleep(0.5)
-    assert len(platform.received("/api/chat.postMessage")) == 1  # the retry was not answered
+    expected = {"answered": 1, "duplicate": 1}
+    assert _added(server, "slack", before, expected) == expected
     assert post.authorized and post.body["thread_ts"] == event["event"]["ts"]  # type: ignore[index]
     answer = post.body["blocks"][0]["text"]["text"]
     assert _cjk(answer) and "[1]" in answer
@@ -126,8 +156,10 @@ def test_slack(server: str, platform: FakePlatform) -> None:
         f"{server}/integrations/slack/events", content=json.dumps(forged).encode(), headers=bad
     )
     assert reply.status_code == 401
-    time.sleep(0.5)
-    assert len(platform.received("/api/")) == 1  # nothing more was posted
+    # Both refused before any work was scheduled: nothing more will be posted.
+    expected = {"answered": 1, "duplicate": 1, "rejected": 2}
+    assert _added(server, "slack", before, expected) == expected
+    assert len(platform.received("/api/")) == 1
 
     # The long entry: cut to one Block Kit section, with a link to the rest on the page.
     long_form = urlencode(
@@ -241,6 +273,7 @@ def test_feishu(server: str, platform: FakePlatform) -> None:
     event = fake_platform.feishu_message(
         "docker 镜像和容器有什么区别", uuid.uuid4().hex, FEISHU_TOKEN
     )
+    before = _outcomes(server, "feishu")
     assert _feishu(server, event).status_code == 200
     [reply] = platform.wait_for("/open-apis/im/v1/messages/")
     assert reply.authorized
@@ -254,5 +287,7 @@ def test_feishu(server: str, platform: FakePlatform) -> None:
     headers["X-Lark-Signature"] = "f" * 64
     rejected = httpx.post(f"{server}/integrations/feishu/events", content=tampered, headers=headers)
     assert rejected.status_code == 401
-    time.sleep(0.5)
+    # The redelivery and the forgery were refused before any work was scheduled.
+    expected = {"answered": 1, "duplicate": 1, "rejected": 1}
+    assert _added(server, "feishu", before, expected) == expected
     assert len(platform.received("/open-apis/im/")) == 1

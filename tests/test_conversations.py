@@ -95,9 +95,16 @@ def test_sqlite_claims_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "db.sqlite3")
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    # NORMAL (1) for turns: no fsync per answer; feedback is written with FULL, then back.
+    # NORMAL (1) for turns: no fsync per answer; feedback is committed with FULL, then back.
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
     store.add_feedback(Feedback("m1", "up", None, 1.0))
+    store._db.set_trace_callback(None)
+    insert = next(i for i, sql in enumerate(statements) if sql.startswith("INSERT INTO feedback"))
+    commit = statements.index("COMMIT", insert)
+    assert "PRAGMA synchronous=FULL" in statements[:insert], statements
+    assert "PRAGMA synchronous=NORMAL" in statements[commit:], statements
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1
     store.close()
 

@@ -122,6 +122,7 @@ FLOOR = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("history", "question", "topic"),
     [

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from service import store
-from service.retrieval import VIEWS_AVERAGED, Retriever, _per_entry, _rrf
+from service.retrieval import RRF_K, VIEWS_AVERAGED, Retriever, _per_entry, _rrf
 from tests.conftest import FakeEmbedder, write_entry
 
 
@@ -85,12 +85,13 @@ def test_exact_terms_decide_between_similar_entries(
 
 
 def test_rrf_rewards_agreement() -> None:
-    a = np.array([0.9, 0.5, 0.0])
-    b = np.array([0.1, 0.8, 0.0])
+    # Entry 1 is second in both signals; 0 and 2 are each first in one and unfound in the other.
+    a = np.array([0.9, 0.8, 0.0, 0.0])
+    b = np.array([0.0, 0.7, 0.9, 0.0])
     fused = _rrf([a, b])
-    assert fused[2] == 0.0  # no signal found it
-    assert fused[0] > 0 and fused[1] > 0
-    assert _rrf([a, a])[0] > _rrf([a, a])[1]
+    assert fused[1] > fused[0] and fused[1] > fused[2]
+    assert fused[1] == pytest.approx(2 / (RRF_K + 2)) and fused[0] == pytest.approx(1 / (RRF_K + 1))
+    assert fused[3] == 0.0  # no signal found it
 
 
 def test_rrf_fusion_mode_ranks_entries(fake_index_dir: Path) -> None:

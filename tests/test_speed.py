@@ -172,6 +172,7 @@ def _clustered(n: int, dimension: int, seed: int) -> np.ndarray:
     return points.astype(np.float32)
 
 
+@pytest.mark.slow
 def test_hnsw_recall_at_10_against_flat() -> None:
     vectors = _clustered(30_000, 384, seed=1)
     queries = _clustered(300, 384, seed=2)
