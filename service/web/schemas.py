@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.chat import Reply
 from service.corpus import TOPICS
 
 Language = Literal["en", "zh"]
@@ -47,6 +48,21 @@ class ChatResponse(BaseModel):
     citations: list[Citation]
     alternatives: list[Citation]
     index_version: str
+
+    @classmethod
+    def of(cls, reply: Reply) -> ChatResponse:
+        result = reply.answer
+        return cls(
+            conversation_id=reply.conversation_id,
+            message_id=reply.message_id,
+            answered=result.answered,
+            answer=result.text,
+            language=result.language,  # type: ignore[arg-type]
+            confidence=result.confidence,
+            citations=reply.citations,  # type: ignore[arg-type]
+            alternatives=[c.as_dict() for c in result.alternatives],  # type: ignore[misc]
+            index_version=result.index_version,
+        )
 
 
 class ConversationTurn(BaseModel):

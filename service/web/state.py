@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from service.answer import Answer
 from service.cache import LRUCache
+from service.chat import Chat
 from service.conversations import ConversationStore
 from service.errors import NotReady
 from service.retrieval import Retriever
@@ -38,12 +39,29 @@ class AppState:
         self.channels: dict[str, Any] = {}  # per-platform runtime state (cached tokens)
         # (limits strategy, parsed limits); with Redis, every replica counts against the same.
         self.limiter = _limiter(settings.rate_limit, settings.redis_url)
+        self._chat: Chat | None = None
         self.sessions: PageSessions | None = None
         self.page_limiter: tuple[Any, list[Any]] | None = None
         if settings.page_public and settings.api_key_list:
             keys = [*settings.api_key_list, settings.admin_key]
             self.sessions = PageSessions(keys, settings.conversation_ttl)
             self.page_limiter = _limiter(settings.page_rate_limit, settings.redis_url)
+
+    @property
+    def chat(self) -> Chat:
+        """The conversation use case over the open store."""
+        store = self.store
+        if store is None:
+            raise NotReady("the conversation store is not open")
+        if self._chat is None or self._chat.store is not store:
+            answered, refused = (self.metrics.answers.labels(o) for o in ("answered", "refused"))
+            self._chat = Chat(
+                store,
+                self.answers,
+                self.settings.confidence_threshold,
+                lambda ok: (answered if ok else refused).inc(),
+            )
+        return self._chat
 
     def set_retriever(self, retriever: Retriever) -> None:
         retriever.vector_cache.record = self.metrics.cache_recorder("embedding")
@@ -89,6 +107,10 @@ async def get_retriever(request: Request) -> Retriever:
     return state.retriever
 
 
+async def get_chat(request: Request) -> Chat:
+    return app_state(request).chat
+
+
 async def get_store(request: Request) -> ConversationStore:
     store = app_state(request).store
     if store is None:
@@ -98,5 +120,6 @@ async def get_store(request: Request) -> ConversationStore:
 
 StateDep = Annotated[AppState, Depends(get_state)]
 StoreDep = Annotated[ConversationStore, Depends(get_store)]
+ChatDep = Annotated[Chat, Depends(get_chat)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]

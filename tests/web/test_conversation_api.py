@@ -119,3 +119,29 @@ def test_openai_bad_requests(client: TestClient) -> None:
     too_long = {"messages": [{"role": "user", "content": "x" * 2001}]}
     assert client.post("/v1/chat/completions", json=too_long).status_code == 422
     assert client.get("/v1/models").json()["data"][0]["id"] == "dockfaq"
+
+
+def test_openai_calls_share_the_answer_cache(client: TestClient) -> None:
+    def hits() -> float:
+        text = client.get("/metrics").text
+        line = next(
+            (
+                row
+                for row in text.splitlines()
+                if row.startswith("dockfaq_cache_lookups_total")
+                and 'cache="answer"' in row
+                and 'result="hit"' in row
+            ),
+            "x 0",
+        )
+        return float(line.split()[-1])
+
+    ask = {"messages": [{"role": "user", "content": "docker save vs docker export"}]}
+    before = hits()
+    first = client.post("/v1/chat/completions", json=ask).json()
+    second = client.post("/v1/chat/completions", json=ask).json()
+    assert hits() == before + 1 and first["id"] != second["id"]
+    assert first["choices"][0]["message"] == second["choices"][0]["message"]
+    # The completion id is the stored turn's message id: feedback on it works.
+    vote = client.post("/feedback", json={"message_id": second["id"], "rating": "up"})
+    assert vote.status_code == 201

@@ -15,9 +15,9 @@ from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from service import text
+from service.chat import Question
 from service.errors import NotReady
-from service.web.routes.chat import respond
-from service.web.schemas import MAX_MESSAGE_CHARS, ChatRequest, ChatResponse, Citation
+from service.web.schemas import MAX_MESSAGE_CHARS, ChatResponse, Citation
 from service.web.state import AppState
 
 log = logging.getLogger("service.web.channels")
@@ -126,11 +126,11 @@ async def ask(state: AppState, question: str, conversation_id: str) -> ChatRespo
 
     Raises NotReady while the index loads.
     """
-    retriever, store = state.retriever, state.store
-    if retriever is None or store is None:
+    retriever = state.retriever
+    if retriever is None or state.store is None:
         raise NotReady(state.load_error or "the index is still loading")
-    request = ChatRequest(message=question.strip(), conversation_id=conversation_id[:128])
-    return await run_in_threadpool(respond, request, retriever, store, state)
+    asked = Question(message=question.strip(), conversation_id=conversation_id[:128])
+    return ChatResponse.of(await run_in_threadpool(state.chat.ask, retriever, asked))
 
 
 def full_answer_url(public_url: str, response: ChatResponse) -> str | None:

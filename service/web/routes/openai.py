@@ -13,13 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from service.answer import Answer, answer
-from service.conversations import Turn, now
+from service.chat import Question
 from service.web import security
 from service.web.jsonbody import StrictJSONRoute
-from service.web.routes.chat import chunks
 from service.web.schemas import MAX_MESSAGE_CHARS, CompletionRequest
-from service.web.state import RetrieverDep, SettingsDep, StateDep, StoreDep
+from service.web.state import ChatDep, RetrieverDep
+from service.web.streaming import chunks
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=StrictJSONRoute)
 MODEL = "dockfaq"
@@ -41,12 +40,7 @@ def _model() -> dict[str, Any]:
     responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}},
 )
 async def completions(
-    request: CompletionRequest,
-    retriever: RetrieverDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    state: StateDep,
-    http: Request,
+    request: CompletionRequest, retriever: RetrieverDep, chat: ChatDep, http: Request
 ) -> dict[str, Any] | EventSourceResponse:
     """The last user message is the question; earlier user messages are the conversation.
     The extra top-level field `citations` carries the sources (on the last chunk when streaming)."""
@@ -55,31 +49,12 @@ async def completions(
         raise _invalid("messages must contain a user message with text")
     if len(questions[-1]) > MAX_MESSAGE_CHARS:
         raise _invalid(f"the last user message is over {MAX_MESSAGE_CHARS} characters")
-    result: Answer = await run_in_threadpool(
-        answer,
-        retriever,
-        questions[-1],
-        threshold=settings.confidence_threshold,
-        history=questions[:-1],
-    )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    state.metrics.answers.labels("answered" if result.answered else "refused").inc()
-    first = result.citations[0] if result.citations else None
-    turn = Turn(
-        completion_id,
-        completion_id,
-        questions[-1],
-        result.language,
-        result.answered,
-        result.confidence,
-        first.id if first else None,
-        first.topic if first else None,
-        now(),
-        security.owner(http),
-        result.text,
-        json.dumps([c.as_dict() for c in result.citations], ensure_ascii=False),
+    question = Question(message=questions[-1], history=questions[:-1])
+    reply = await run_in_threadpool(
+        chat.ask, retriever, question, security.owner(http), message_id=completion_id
     )
-    await run_in_threadpool(store.add_turn, turn)
+    result = reply.answer
     citations = [c.as_dict() for c in result.citations or result.alternatives]
     if request.stream:
         return EventSourceResponse(_stream(completion_id, result.text, citations))
