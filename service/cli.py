@@ -117,7 +117,7 @@ def serve(
 
     from service import conversations
     from service.web import create_app, protocol
-    from service.web.middleware import configure_logging
+    from service.web.logs import configure_logging
 
     settings = _settings()
     settings = settings.model_copy(

@@ -1,107 +1,25 @@
-"""ASGI middleware: request ids and JSON access logs, metrics, and the request body limit."""
+"""ASGI middleware: every request timed, counted and logged under an id; the body limit."""
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
 import random
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.web.metrics import Metrics
 
 access_log = logging.getLogger("dockfaq.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Request ids must be unique, not secret: a seeded PRNG instead of a system call per request.
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))
-
-
-class Metrics:
-    """The Prometheus metrics of one app (its own registry, so tests can build many apps)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "dockfaq_http_requests_total",
-            "HTTP requests",
-            ["route", "method", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "dockfaq_http_request_seconds",
-            "HTTP request latency",
-            ["route", "method"],
-            registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-        )
-        self.answers = Counter(
-            "dockfaq_answers_total",
-            "Questions answered or refused",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.index = Gauge(
-            "dockfaq_index_info",
-            "The loaded index (value 1)",
-            ["index_version"],
-            registry=self.registry,
-        )
-        self.entries = Gauge(
-            "dockfaq_index_entries", "Entries in the loaded index", registry=self.registry
-        )
-        self.cache = Counter(
-            "dockfaq_cache_lookups_total",
-            "Answer and query-vector cache lookups",
-            ["cache", "result"],
-            registry=self.registry,
-        )
-        self.channel_events = Counter(
-            "dockfaq_channel_events_total",
-            "Chat platform requests by outcome (answered, duplicate, ignored, rejected)",
-            ["platform", "outcome"],
-            registry=self.registry,
-        )
-        self.channel_posts = Counter(
-            "dockfaq_channel_posts_total",
-            "Calls to chat platform APIs by outcome (ok, failed)",
-            ["platform", "outcome"],
-            registry=self.registry,
-        )
-
-    def cache_recorder(self, cache: str) -> Callable[[bool], None]:
-        hit, miss = self.cache.labels(cache, "hit"), self.cache.labels(cache, "miss")
-        return lambda found: (hit if found else miss).inc()
-
-    def watch_embedder(self, source: Callable[[], object]) -> None:
-        """Expose the micro-batcher's model calls and texts (their ratio is the batch size)."""
-        self.registry.register(_BatchingCollector(source))
-
-
-class _BatchingCollector(Collector):
-    def __init__(self, source: Callable[[], object]) -> None:
-        self.source = source
-
-    def collect(self) -> Iterator[Metric]:
-        embedder = self.source()
-        yield CounterMetricFamily(
-            "dockfaq_embedding_batches",
-            "Model calls made to embed questions",
-            value=getattr(embedder, "batches", 0),
-        )
-        yield CounterMetricFamily(
-            "dockfaq_embedding_texts",
-            "Questions embedded by those calls",
-            value=getattr(embedder, "texts", 0),
-        )
 
 
 class RequestMiddleware:
@@ -153,73 +71,6 @@ class RequestMiddleware:
                     "ms": round(elapsed * 1000, 2),
                 }
             )
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, and the message or the logged dict."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
-        if isinstance(record.msg, dict):
-            line.update(record.msg)
-        else:
-            line["message"] = record.getMessage()
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr for dockfaq's own loggers and uvicorn's.
-
-    Lines are flushed at least every half second, not one write per request.
-    """
-    handler = _BatchedStream()
-    handler.setFormatter(JsonFormatter())
-    for name in ("dockfaq", "service", "uvicorn", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers = [handler]
-        logger.setLevel(level)
-        logger.propagate = False
-
-
-class _BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
-    """A StreamHandler that leaves flushing to a timer: one system call per batch of lines
-    instead of one per request. Errors and worse are flushed at once."""
-
-    INTERVAL = 0.5
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._pending = False
-        flusher = threading.Thread(target=self._flush_often, name="log-flush", daemon=True)
-        flusher.start()
-        atexit.register(self.flush)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record) + self.terminator
-            with self.lock:  # type: ignore[union-attr]
-                self.stream.write(line)
-                self._pending = True
-            if record.levelno >= logging.ERROR:
-                self.flush()
-        except Exception:
-            self.handleError(record)
-
-    def flush(self) -> None:
-        if self._pending:
-            self._pending = False
-            super().flush()
-
-    def _flush_often(self) -> None:
-        while True:
-            time.sleep(self.INTERVAL)
-            self.flush()
 
 
 def _route(scope: Scope) -> str:

@@ -14,7 +14,7 @@ from service.conversations import ConversationStore
 from service.errors import NotReady
 from service.retrieval import Retriever
 from service.settings import Settings
-from service.web.middleware import Metrics
+from service.web.metrics import Metrics
 from service.web.session import PageSessions
 
 

@@ -218,7 +218,7 @@ def test_access_log_is_json_without_secrets(
 ) -> None:
     import logging
 
-    from service.web.middleware import JsonFormatter
+    from service.web.logs import JsonFormatter
 
     caplog.set_level(logging.INFO, logger="dockfaq.access")
     with _client(settings, fake_retriever, api_keys="s3cret-key-0123456789") as client:
