@@ -34,9 +34,7 @@ def _settings() -> Settings:
 def settings_problems(exc: ValidationError) -> str:
     """One line per bad setting, named as it is set: DOCKFAQ_API_KEYS: a key of 2 characters..."""
     return "\nerror: ".join(
-        "invalid setting "
-        + "".join(f"DOCKFAQ_{str(part).upper()}" for part in error["loc"][:1])
-        + ": "
+        (f"invalid setting DOCKFAQ_{str(error['loc'][0]).upper()}: " if error["loc"] else "")
         + error["msg"].removeprefix("Value error, ")
         for error in exc.errors()
     )
@@ -76,7 +74,7 @@ def build(
                 settings.corpus_dir,
                 settings.index_dir,
                 settings.embedding_model,
-                store.wanted_precision(settings.onnx, settings.quantize),
+                store.wanted_precision(settings.exported_encoder, settings.encoder == "int8"),
             )
             if reason is None:
                 typer.echo(f"index in {settings.index_dir} is up to date")
@@ -91,8 +89,8 @@ def build(
                 model,
                 bar.update,
                 hnsw_above=settings.hnsw_above,
-                onnx=settings.onnx,
-                quantize=settings.quantize,
+                onnx=settings.exported_encoder,
+                quantize=settings.encoder == "int8",
             )
     except DockfaqError as exc:
         _fail(str(exc))

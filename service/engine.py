@@ -54,11 +54,11 @@ def open_retriever(
             settings.index_dir,
             model,
             hnsw_above=settings.hnsw_above,
-            onnx=settings.onnx,
-            quantize=settings.quantize,
+            onnx=settings.exported_encoder,
+            quantize=settings.encoder == "int8",
         )
     cache_size = 0
-    if settings.onnx and onnx_available(settings.index_dir):
+    if settings.exported_encoder and onnx_available(settings.index_dir):
         # The index's exported encoder made its vectors: questions are embedded with the same
         # weights, faster, and PyTorch never loads.
         model = OnnxEmbedder(settings.index_dir)

@@ -59,8 +59,8 @@ def main() -> None:
             settings.index_dir,
             engine.embedder(settings),
             hnsw_above=settings.hnsw_above,
-            onnx=settings.onnx,
-            quantize=settings.quantize,
+            onnx=settings.exported_encoder,
+            quantize=settings.encoder == "int8",
         )
     except CorpusError as exc:
         print(exc, file=sys.stderr)

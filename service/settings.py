@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+log = logging.getLogger(__name__)
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Bearer keys shorter than this are refused: "k1" is guessed before any rate limit notices.
 MIN_KEY_CHARS = 16
@@ -23,6 +25,12 @@ SECRETS = (
     "feishu_encrypt_key",
     "dingtalk_app_secret",
 )
+
+# A chat platform works with all of these set and is off with none; some is a mistake.
+WHOLE_PLATFORMS = {
+    "Slack": ("slack_signing_secret", "slack_bot_token"),
+    "Feishu": ("feishu_app_id", "feishu_app_secret", "feishu_verification_token"),
+}
 
 
 class Settings(BaseSettings):
@@ -81,21 +89,18 @@ class Settings(BaseSettings):
         "with the ranking model by `dockfaq calibrate` (service/ranking.json).",
     )
     fusion: Literal["weighted", "rrf"] = "weighted"
-    onnx: bool = Field(
-        default=True,
+    encoder: Literal["int8", "float32", "torch"] = Field(
+        default="int8",
         description=(
-            "Embed with ONNX Runtime: `dockfaq build` exports the model into the index and "
-            "embeds the passages with it, the server embeds questions with it "
-            "(false: PyTorch)."
+            "How questions and passages are embedded. int8: `dockfaq build` exports the model "
+            "to ONNX into the index and quantises its matrix products (static, calibrated on "
+            "the corpus; about 15% faster than float32, the same `dockfaq eval` scores); "
+            "float32: the exported model as is; torch: PyTorch, nothing exported."
         ),
     )
-    quantize: bool = Field(
-        default=True,
-        description=(
-            "`dockfaq build` quantises the ONNX encoder's matrix products to int8 (static, "
-            "calibrated on the corpus): about 15% faster, the same `dockfaq eval` scores."
-        ),
-    )
+    # Deprecated for one release: read into `encoder` with a warning.
+    onnx: bool | None = Field(default=None, description="Deprecated: use DOCKFAQ_ENCODER.")
+    quantize: bool | None = Field(default=None, description="Deprecated: use DOCKFAQ_ENCODER.")
     batch_max: int = Field(default=16, ge=1, le=256, description="Texts per embedding batch.")
     batch_wait_ms: float = Field(
         default=2.0, ge=0, le=100, description="How long a batch waits for more questions."
@@ -181,7 +186,41 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
-    @field_validator("confidence_threshold", mode="before")
+    @property
+    def exported_encoder(self) -> bool:
+        """The index carries an ONNX export of the model, and serving uses it."""
+        return self.encoder != "torch"
+
+    @model_validator(mode="after")
+    def _whole_platforms(self) -> Settings:
+        for platform, names in WHOLE_PLATFORMS.items():
+            given = [name for name in names if getattr(self, name)]
+            if given and len(given) < len(names):
+                missing = [f"DOCKFAQ_{n.upper()}" for n in names if n not in given]
+                raise ValueError(
+                    f"{platform} is half configured: {' and '.join(missing)} "
+                    f"{'is' if len(missing) == 1 else 'are'} empty: set all of "
+                    f"{', '.join(f'DOCKFAQ_{n.upper()}' for n in names)}, or none"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _old_encoder_names(self) -> Settings:
+        if self.onnx is None and self.quantize is None:
+            return self
+        if "encoder" not in self.model_fields_set:
+            self.encoder = (
+                "torch" if self.onnx is False else "float32" if self.quantize is False else "int8"
+            )
+        log.warning(
+            "DOCKFAQ_ONNX and DOCKFAQ_QUANTIZE are deprecated and will go: "
+            "DOCKFAQ_ENCODER=%s says what they said",
+            self.encoder,
+        )
+        self.onnx = self.quantize = None
+        return self
+
+    @field_validator("confidence_threshold", "onnx", "quantize", mode="before")
     @classmethod
     def _empty_is_fitted(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

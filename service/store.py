@@ -378,7 +378,6 @@ def stale_reason(
     built = manifest.get("encoder_precision", "float32")  # indexes from before int8 lack it
     if precision is not None and manifest.get("encoder") == "onnx" and built != precision:
         return (
-            f"the index's encoder is {built} but the settings ask for {precision} "
-            "(DOCKFAQ_ONNX, DOCKFAQ_QUANTIZE)"
+            f"the index's encoder is {built} but the settings ask for {precision} (DOCKFAQ_ENCODER)"
         )
     return None

@@ -149,3 +149,49 @@ def test_serve_refuses_an_unusable_data_dir(env: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("DOCKFAQ_DATA_DIR", str(env / "not-a-dir" / "data"))
     result = runner.invoke(app, ["serve", "--port", "8999"])
     assert result.exit_code == 1 and "conversation database" in result.output
+
+
+def test_a_half_configured_platform_stops_start_up(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKFAQ_FEISHU_APP_ID", "cli_a1b2")
+    result = runner.invoke(app, ["search", "docker"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: Feishu is half configured: DOCKFAQ_FEISHU_APP_SECRET and "
+        "DOCKFAQ_FEISHU_VERIFICATION_TOKEN are empty: set all of DOCKFAQ_FEISHU_APP_ID, "
+        "DOCKFAQ_FEISHU_APP_SECRET, DOCKFAQ_FEISHU_VERIFICATION_TOKEN, or none"
+    )
+
+
+@pytest.mark.parametrize(
+    ("onnx", "quantize", "encoder"),
+    [
+        ("false", None, "torch"),
+        ("true", "false", "float32"),
+        ("1", "1", "int8"),
+        (None, "0", "float32"),
+    ],
+)
+def test_the_old_encoder_switches_are_read_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    onnx: str | None,
+    quantize: str | None,
+    encoder: str,
+) -> None:
+    for name, value in (("DOCKFAQ_ONNX", onnx), ("DOCKFAQ_QUANTIZE", quantize)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.encoder == encoder and settings.onnx is settings.quantize is None
+    assert f"DOCKFAQ_ENCODER={encoder}" in caplog.text
+
+
+def test_the_encoder_setting_wins_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKFAQ_ONNX", "false")
+    monkeypatch.setenv("DOCKFAQ_ENCODER", "float32")
+    assert Settings().encoder == "float32"
+    monkeypatch.setenv("DOCKFAQ_ENCODER", "int4")
+    result = runner.invoke(app, ["search", "docker"])
+    assert result.exit_code == 1 and "DOCKFAQ_ENCODER" in result.output

@@ -250,7 +250,7 @@ def test_serving_and_eval_use_the_onnx_encoder_unless_told_not_to(real_index_dir
     served = engine.open_retriever(settings, serving=True)
     assert isinstance(served.embedder, BatchingEmbedder)
     assert isinstance(served.embedder.inner, OnnxEmbedder)
-    plain = engine.open_retriever(settings.model_copy(update={"onnx": False}), serving=True)
+    plain = engine.open_retriever(settings.model_copy(update={"encoder": "torch"}), serving=True)
     assert isinstance(plain.embedder, BatchingEmbedder)
     assert isinstance(plain.embedder.inner, SentenceTransformerEmbedder)
     for question in QUESTIONS:  # float questions against int8 passages: the same answers

@@ -68,8 +68,8 @@ def rebuild(state: AppState, current: Retriever) -> Retriever:
             settings.index_dir,
             current.embedder,
             hnsw_above=settings.hnsw_above,
-            onnx=settings.onnx,
-            quantize=settings.quantize,
+            onnx=settings.exported_encoder,
+            quantize=settings.encoder == "int8",
         )
     fresh = Retriever(
         store.load(settings.index_dir, current.embedder),
