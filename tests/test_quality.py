@@ -3,7 +3,7 @@
 `questions.jsonl` is the team's own short, clean questions and follow-ups; `real.jsonl` holds
 questions as people posted them, split once into `dev` (fitting may use it) and `test` (only
 reported). The floors below sit a little under what `dockfaq eval` measured on the shipped
-corpus and model (README, "Quality"): they catch regressions, they are not the goals.
+corpus and model (docs/quality.md): they catch regressions, they are not the goals.
 """
 
 from __future__ import annotations
