@@ -83,15 +83,7 @@ def build(
         corpus.load(settings.corpus_dir)  # report a broken corpus before the slow model load
         model = engine.embedder(settings)
         with tqdm(desc="embedding", unit=" texts", disable=None) as bar:  # None: off when not a tty
-            index = store.build_from_corpus(
-                settings.corpus_dir,
-                settings.index_dir,
-                model,
-                bar.update,
-                hnsw_above=settings.hnsw_above,
-                onnx=settings.exported_encoder,
-                quantize=settings.encoder == "int8",
-            )
+            index = engine.build(settings, model, bar.update)
     except DockfaqError as exc:
         _fail(str(exc))
         return

@@ -1,4 +1,5 @@
-"""Wiring of the heavy objects (model, index) into a Retriever, shared by the CLI and the server."""
+"""The index lifecycle: build it from the corpus, check it, load it into a Retriever. The CLI,
+the server's start-up, /admin/reload and SIGHUP all go through here."""
 
 from __future__ import annotations
 
@@ -21,6 +22,30 @@ log = logging.getLogger(__name__)
 
 def embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.embedding_model)
+
+
+def build(
+    settings: Settings, model: Embedder | None = None, progress: store.Progress | None = None
+) -> store.Index:
+    """Build the index the settings describe from their corpus and swap it into place (a
+    corpus error raises before anything is written: the previous index stays)."""
+    return store.build_from_corpus(
+        settings.corpus_dir,
+        settings.index_dir,
+        model or embedder(settings),
+        progress,
+        hnsw_above=settings.hnsw_above,
+        onnx=settings.exported_encoder,
+        quantize=settings.encoder == "int8",
+    )
+
+
+def reopen(settings: Settings, current: Retriever) -> Retriever:
+    """The freshly built index, loaded with the model ``current`` already holds (a reload)."""
+    model = current.embedder
+    return Retriever(
+        store.load(settings.index_dir, model), model, settings.fusion, settings.cache_size
+    )
 
 
 def check_index(settings: Settings) -> bool:
@@ -49,14 +74,7 @@ def open_retriever(
     if not check_index(settings):
         model = model or embedder(settings)
         log.warning("no index in %s: building one from %s", settings.index_dir, settings.corpus_dir)
-        store.build_from_corpus(
-            settings.corpus_dir,
-            settings.index_dir,
-            model,
-            hnsw_above=settings.hnsw_above,
-            onnx=settings.exported_encoder,
-            quantize=settings.encoder == "int8",
-        )
+        build(settings, model)
     cache_size = 0
     if settings.exported_encoder and onnx_available(settings.index_dir):
         # The index's exported encoder made its vectors: questions are embedded with the same

@@ -49,19 +49,12 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 def main() -> None:
     """The child: build the index the DOCKFAQ_* variables describe."""
-    from service import corpus, engine, store
+    from service import corpus, engine
 
     try:
         settings = Settings()
         corpus.load(settings.corpus_dir)  # a broken corpus is refused before the model loads
-        store.build_from_corpus(
-            settings.corpus_dir,
-            settings.index_dir,
-            engine.embedder(settings),
-            hnsw_above=settings.hnsw_above,
-            onnx=settings.exported_encoder,
-            quantize=settings.encoder == "int8",
-        )
+        engine.build(settings)
     except CorpusError as exc:
         print(exc, file=sys.stderr)
         sys.exit(CORPUS_REFUSED)

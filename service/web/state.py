@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 import httpx
@@ -29,6 +30,7 @@ class AppState:
         # Reloads build the index in a child process, except in an app handed a ready
         # Retriever (tests), whose embedder may exist only in this process.
         self.builds_in_child = False
+        self.reloading = threading.Lock()  # one reload at a time (POST /admin/reload, SIGHUP)
         self.metrics = Metrics()
         # Answers to questions asked without earlier turns, for the loaded index only.
         self.answers: LRUCache[Answer] = LRUCache(

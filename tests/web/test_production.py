@@ -213,6 +213,24 @@ def test_reload_swaps_the_index_and_refuses_a_broken_corpus(
         assert client.post("/chat", json={"message": "docker save"}).status_code == 200
 
 
+def test_a_reload_in_one_app_does_not_block_another(tmp_path: Path, fake_index_dir: Path) -> None:
+    admin = {"Authorization": "Bearer root-key-0123456789"}
+    _, retriever, settings = _reloadable(tmp_path / "one", fake_index_dir)
+    _, other_retriever, other_settings = _reloadable(tmp_path / "two", fake_index_dir)
+    one, two = (
+        create_app(settings, retriever=retriever),
+        create_app(other_settings, retriever=other_retriever),
+    )
+    with TestClient(one) as first, TestClient(two) as second:
+        assert one.state.dockfaq.reloading.acquire(blocking=False)  # a reload of `one` runs
+        try:
+            assert first.post("/admin/reload", headers=admin).status_code == 409
+            assert second.post("/admin/reload", headers=admin).status_code == 200
+        finally:
+            one.state.dockfaq.reloading.release()
+        assert first.post("/admin/reload", headers=admin).status_code == 200
+
+
 def test_access_log_is_json_without_secrets(
     settings: Settings, fake_retriever: Retriever, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from service import store
+from service import engine
 from service.errors import CorpusError, DockfaqError
 from service.rebuild import build_in_child
 from service.retrieval import Retriever
@@ -16,7 +15,6 @@ from service.web.security import AdminDep
 from service.web.state import AppState, RetrieverDep, StateDep
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
-_reloading = threading.Lock()
 log = logging.getLogger(__name__)
 
 
@@ -24,21 +22,21 @@ log = logging.getLogger(__name__)
 async def reload(state: StateDep, current: RetrieverDep) -> dict[str, str]:
     """Rebuild the index from DOCKFAQ_CORPUS_DIR while the old one keeps serving, then swap.
     A broken corpus is refused (422) and the old index stays."""
-    if not _reloading.acquire(blocking=False):
+    if not state.reloading.acquire(blocking=False):
         raise HTTPException(409, "a reload is already running")
     try:
         fresh = await run_in_threadpool(rebuild, state, current)
     except CorpusError as exc:
         raise HTTPException(422, f"reload refused, the old index keeps serving: {exc}") from exc
     finally:
-        _reloading.release()
+        state.reloading.release()
     return {"index_version": fresh.version, "previous": current.version}
 
 
 def reload_on_signal(state: AppState) -> None:
     """SIGHUP: the same reload as POST /admin/reload, logged instead of answered."""
     current = state.retriever
-    if current is None or not _reloading.acquire(blocking=False):
+    if current is None or not state.reloading.acquire(blocking=False):
         log.warning("SIGHUP ignored: the index is still loading or a reload is running")
         return
     try:
@@ -49,7 +47,7 @@ def reload_on_signal(state: AppState) -> None:
     except DockfaqError as exc:
         log.error("SIGHUP reload failed, the old index keeps serving: %s", exc)
     finally:
-        _reloading.release()
+        state.reloading.release()
 
 
 def rebuild(state: AppState, current: Retriever) -> Retriever:
@@ -59,23 +57,10 @@ def rebuild(state: AppState, current: Retriever) -> Retriever:
     A server that loaded its own index builds in a child process (service/rebuild.py), so the
     build's memory goes back to the system; one given a Retriever (tests) builds in process
     with that Retriever's embedder."""
-    settings = state.settings
     if state.builds_in_child:
-        build_in_child(settings)
+        build_in_child(state.settings)
     else:
-        store.build_from_corpus(
-            settings.corpus_dir,
-            settings.index_dir,
-            current.embedder,
-            hnsw_above=settings.hnsw_above,
-            onnx=settings.exported_encoder,
-            quantize=settings.encoder == "int8",
-        )
-    fresh = Retriever(
-        store.load(settings.index_dir, current.embedder),
-        current.embedder,
-        settings.fusion,
-        settings.cache_size,
-    )
+        engine.build(state.settings, current.embedder)
+    fresh = engine.reopen(state.settings, current)
     state.set_retriever(fresh)
     return fresh
