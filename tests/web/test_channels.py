@@ -18,7 +18,7 @@ from service.conversations import SQLiteStore
 from service.retrieval import Retriever
 from service.settings import Settings
 from service.web import create_app
-from service.web.channels import common, slack
+from service.web.channels import rendering, slack
 from service.web.schemas import ChatResponse
 from tests import fake_platform
 from tests.fake_platform import FakePlatform
@@ -450,7 +450,7 @@ def _long_response(language: str = "en", code_at: int = 0) -> ChatResponse:
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_long_answers_are_cut_cleanly_with_a_link(limit: int, language: str) -> None:
     response = _long_response(language)
-    text = common.markdown(response, "https://faq.example.com", limit)
+    text = rendering.markdown(response, "https://faq.example.com", limit)
     assert len(text) <= limit
     assert "https://faq.example.com/#/entry/long-entry" in text
     assert text.rstrip().endswith("https://docs.docker.com/build/)")  # the sources survive
@@ -462,7 +462,7 @@ def test_long_answers_are_cut_cleanly_with_a_link(limit: int, language: str) -> 
 
 def test_a_cut_inside_a_code_block_closes_it() -> None:
     response = _long_response(code_at=3)
-    text = common.markdown(response, "", 3000)
+    text = rendering.markdown(response, "", 3000)
     assert len(text) <= 3000 and text.count("```") % 2 == 0
     assert "(https://docs.docker.com/build/)" in text  # no public URL: link the source
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from service.web import jsonbody
-from service.web.channels import common
+from service.web.channels import common, rendering
 from service.web.state import AppState, app_state
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
@@ -64,6 +64,6 @@ async def _reply(state: AppState, question: str, conversation: str) -> tuple[str
     reply = await common.answer_or_notice(state, question, conversation)
     if isinstance(reply, common.Notice):
         return "dockfaq", reply.text
-    cited = common.sources(reply)
+    cited = rendering.sources(reply)
     title = cited[0].title if reply.answered and cited else "dockfaq"
-    return title, common.markdown(reply, state.settings.public_url, MARKDOWN_LIMIT)
+    return title, rendering.markdown(reply, state.settings.public_url, MARKDOWN_LIMIT)

@@ -23,7 +23,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 
 from service.web import jsonbody
-from service.web.channels import common
+from service.web.channels import common, rendering
 from service.web.state import AppState, app_state
 
 router = APIRouter(prefix="/integrations/feishu", tags=["integrations"])
@@ -162,7 +162,7 @@ async def _reply_text(state: AppState, question: str, conversation: str) -> tupl
     reply = await common.answer_or_notice(state, question, conversation)
     if isinstance(reply, common.Notice):
         return reply.text, reply.language
-    return common.markdown(reply, state.settings.public_url, POST_LIMIT), reply.language
+    return rendering.markdown(reply, state.settings.public_url, POST_LIMIT), reply.language
 
 
 class TokenCache:

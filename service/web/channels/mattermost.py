@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from service.web.channels import common
+from service.web.channels import common, rendering
 from service.web.state import AppState, app_state
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
@@ -57,4 +57,4 @@ async def _reply(state: AppState, question: str, conversation: str) -> str:
     reply = await common.answer_or_notice(state, question, conversation)
     if isinstance(reply, common.Notice):
         return reply.text
-    return common.markdown(reply, state.settings.public_url, POST_LIMIT)
+    return rendering.markdown(reply, state.settings.public_url, POST_LIMIT)

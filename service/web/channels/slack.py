@@ -13,7 +13,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from service.conversations import Feedback, now
 from service.web import jsonbody
-from service.web.channels import common
+from service.web.channels import common, rendering
 from service.web.schemas import ChatResponse
 from service.web.state import AppState, app_state
 
@@ -142,7 +142,7 @@ async def _thank(state: AppState, payload: dict[str, Any], language: str) -> Non
     if not channel or not ts:
         return
     blocks = [b for b in common.mappings(message.get("blocks")) if b.get("type") != "actions"]
-    thanks = common.LABELS.get(language, common.LABELS["en"])["thanks"]
+    thanks = rendering.LABELS.get(language, rendering.LABELS["en"])["thanks"]
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": thanks}]})
     await common.call(
         state,
@@ -168,8 +168,8 @@ def _notice(text: str) -> dict[str, Any]:
 
 def render(response: ChatResponse, public_url: str) -> dict[str, Any]:
     """Block Kit: the answer, the sources as links, and 👍/👎 buttons feeding /feedback."""
-    labels = common.LABELS[response.language]
-    answer = common.fit(
+    labels = rendering.LABELS[response.language]
+    answer = rendering.fit(
         mrkdwn(response.answer),
         SECTION_LIMIT,
         response,
@@ -179,7 +179,7 @@ def render(response: ChatResponse, public_url: str) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [_section(answer)]
     links = [
         f"[{c.n}] <{escape(c.url)}|{escape(c.title)}>" if c.url else f"[{c.n}] {escape(c.title)}"
-        for c in common.sources(response)
+        for c in rendering.sources(response)
     ][:CONTEXT_ELEMENTS]
     if links:
         elements = [{"type": "mrkdwn", "text": link} for link in links]
