@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,14 @@ from pydantic import ValidationError
 
 from service.errors import DockfaqError
 from service.settings import Settings
+
+
+class Fusion(StrEnum):
+    """How `dockfaq eval` combines the signals: the fitted ranking, or reciprocal-rank fusion."""
+
+    weighted = "weighted"
+    rrf = "rrf"
+
 
 REAL_QUESTIONS = Path("tests/eval/real.jsonl")
 CLEAN_QUESTIONS = Path("tests/eval/questions.jsonl")
@@ -136,11 +145,11 @@ def serve(
         _fail(str(exc))
 
 
-def _retriever() -> Any:
+def _retriever(fusion: str = "weighted") -> Any:
     from service import engine
 
     try:
-        return engine.open_retriever(_settings())
+        return engine.open_retriever(_settings(), fusion="rrf" if fusion == "rrf" else "weighted")
     except DockfaqError as exc:
         _fail(str(exc))
 
@@ -190,6 +199,10 @@ def evaluate(
     show_misses: Annotated[
         bool, typer.Option("--misses", help="List the hybrid retriever's misses.")
     ] = False,
+    fusion: Annotated[
+        Fusion,
+        typer.Option(help="How the signals combine: the fitted weights, or rank fusion."),
+    ] = Fusion.weighted,
 ) -> None:
     """Print hit@1, hit@3, MRR and refusal rates per language and topic, for the hybrid
     retriever and the BM25-only and dense-only baselines; for a file with `dev` and `test`
@@ -205,7 +218,7 @@ def evaluate(
         cases = evaluation.load_cases(questions)
     except (DockfaqError, OSError) as exc:
         _fail(str(exc))
-    retriever = _retriever()
+    retriever = _retriever(fusion.value)
     threshold = ranking.threshold(settings.confidence_threshold, retriever.model)
     typer.echo(f"{questions}: {len(cases)} questions, threshold {threshold:.2f}")
     typer.echo(evaluation.full_report(retriever, cases, threshold, show_misses))

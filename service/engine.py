@@ -14,7 +14,7 @@ from service.embedding import (
     onnx_available,
 )
 from service.errors import IndexNotBuilt
-from service.retrieval import Retriever
+from service.retrieval import Fusion, Retriever
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ def build(
 def reopen(settings: Settings, current: Retriever) -> Retriever:
     """The freshly built index, loaded with the model ``current`` already holds (a reload)."""
     model = current.embedder
-    return Retriever(
-        store.load(settings.index_dir, model), model, settings.fusion, settings.cache_size
-    )
+    return Retriever(store.load(settings.index_dir, model), model, cache_size=settings.cache_size)
 
 
 def check_index(settings: Settings) -> bool:
@@ -66,10 +64,12 @@ def open_retriever(
     model: Embedder | None = None,
     serving: bool = False,
     ranker: ranking.Model | None = None,
+    fusion: Fusion = "weighted",
 ) -> Retriever:
     """Load the index (building it first when none exists) and return a Retriever.
 
     ``serving``: concurrent questions are embedded in micro-batches and query vectors cached.
+    ``fusion``: "rrf" only to compare with the fitted ranking (`dockfaq eval --fusion rrf`).
     """
     if not check_index(settings):
         model = model or embedder(settings)
@@ -91,9 +91,7 @@ def open_retriever(
         )
         cache_size = settings.cache_size
     model = model or embedder(settings)
-    retriever = Retriever(
-        store.load(settings.index_dir, model), model, settings.fusion, cache_size, ranker
-    )
+    retriever = Retriever(store.load(settings.index_dir, model), model, fusion, cache_size, ranker)
     if serving:
         retriever.warm_up()
     return retriever

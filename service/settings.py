@@ -88,7 +88,6 @@ class Settings(BaseSettings):
         description="Answers below this confidence are refused; empty: the threshold fitted "
         "with the ranking model by `dockfaq calibrate` (service/ranking.json).",
     )
-    fusion: Literal["weighted", "rrf"] = "weighted"
     encoder: Literal["int8", "float32", "torch"] = Field(
         default="int8",
         description=(
