@@ -75,9 +75,7 @@ class ConversationStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(
-    data_dir: Path, redis_url: str = "", ttl_seconds: int = 7 * 86400
-) -> ConversationStore:
+def open_store(data_dir: Path, redis_url: str, ttl_seconds: int) -> ConversationStore:
     """The Redis store when ``redis_url`` is set, else SQLite in ``data_dir``."""
     if redis_url:
         return RedisStore(redis_url, ttl_seconds)

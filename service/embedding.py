@@ -94,7 +94,7 @@ class BatchingEmbedder:
     Large calls (index builds) bypass the queue.
     """
 
-    def __init__(self, inner: Embedder, max_batch: int = 16, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, inner: Embedder, max_batch: int, max_wait_ms: float) -> None:
         self.inner = inner
         self.name = inner.name
         self.dimension = inner.dimension

@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Bearer keys shorter than this are refused: "k1" is guessed before any rate limit notices.
 MIN_KEY_CHARS = 16
+# Above this many vectors `dockfaq build` makes an HNSW graph instead of exact search.
+HNSW_ABOVE = 100_000
 SECRETS = (
     "api_keys",
     "admin_key",
@@ -108,7 +110,7 @@ class Settings(BaseSettings):
         default=4096, ge=0, description="Cached answers and query vectors each; 0 = no cache."
     )
     hnsw_above: int = Field(
-        default=100_000, ge=0, description="Vectors above which the build uses HNSW, not flat."
+        default=HNSW_ABOVE, ge=0, description="Vectors above which the build uses HNSW, not flat."
     )
     public_url: str = Field(
         default="",

@@ -21,6 +21,7 @@ from service.corpus import Passage
 from service.embedding import ONNX_FILES, Embedder, build_encoder
 from service.errors import IndexMismatch, IndexNotBuilt
 from service.lexicon import Lexicon
+from service.settings import HNSW_ABOVE
 
 # 2: the lexicons (inverted lists of words and exact terms) are stored, not rebuilt at start.
 # 3: only English passages are embedded (see views()).
@@ -43,11 +44,11 @@ ARTIFACTS = (
 )
 
 Progress = Callable[[int], None]
-# Above this many vectors, exact (flat) search costs milliseconds per question: the vectors go
-# into an HNSW graph instead (recall@10 against flat is measured in tests and bench/growth.py).
-HNSW_ABOVE = 100_000
+# Above HNSW_ABOVE vectors (service/settings.py), exact (flat) search costs milliseconds per
+# question: the vectors go into an HNSW graph instead (recall@10 against flat is measured in
+# tests and bench/growth.py).
 # Measured on the 100k-passage corpus of bench/growth.py (300 000 vectors of 32 000 clustered
-# texts; README): M 32 / efConstruction 128 reached a recall@10 of 0.95 at efSearch 1024, and
+# texts; docs/speed.md): M 32 / efConstruction 128 reached a recall@10 of 0.95 at efSearch 1024, and
 # 64 / 256 reaches 0.99, for twice the build time (100 s) and 2 ms a question.
 HNSW_M = 64
 HNSW_EF_CONSTRUCTION = 256

@@ -80,7 +80,7 @@ def test_a_failing_model_fails_every_waiting_caller_and_the_worker_survives() ->
             return super().encode(texts)
 
     inner = Broken()
-    batcher = BatchingEmbedder(inner)
+    batcher = BatchingEmbedder(inner, max_batch=16, max_wait_ms=2)
     with pytest.raises(RuntimeError, match="model exploded"):
         batcher.encode(["x"])
     inner.fail = False

@@ -51,7 +51,7 @@ def app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     store.build_from_corpus(CORPUS, tmp / "index", FakeEmbedder())
     retriever = Retriever(store.load(tmp / "index", FakeEmbedder()), FakeEmbedder())
     state = APP.state.dockfaq
-    state.store = open_store(tmp / "data")
+    state.store = open_store(tmp / "data", "", 3600)
     state.set_retriever(retriever)
     return APP
 
