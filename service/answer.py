@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service import ranking, smalltalk, text
+from service.corpus import Topic
 from service.retrieval import Hit, Retriever
+from service.text import Language
 
 SNIPPET_CHARS = 200
 # Alternatives shown with a refusal must be at least this plausible; below it, show none.
@@ -47,8 +49,8 @@ class Citation:
     n: int
     id: str
     title: str
-    topic: str
-    language: str
+    topic: Topic
+    language: Language
     url: str | None
     snippet: str
     score: float
@@ -64,7 +66,7 @@ class Answer:
 
     answered: bool
     text: str
-    language: str
+    language: Language
     confidence: float
     index_version: str
     citations: list[Citation] = field(default_factory=list)
@@ -75,8 +77,8 @@ def answer(
     retriever: Retriever,
     question: str,
     top_k: int = 3,
-    topic: str | None = None,
-    language: str | None = None,
+    topic: Topic | None = None,
+    language: Language | None = None,
     threshold: float | None = None,
     history: Sequence[str] = (),
 ) -> Answer:
@@ -128,8 +130,8 @@ def search_in_context(
     history: Sequence[str],
     threshold: float,
     k: int,
-    topic: str | None = None,
-    language: str | None = None,
+    topic: Topic | None = None,
+    language: Language | None = None,
 ) -> list[Hit]:
     """Search for ``question``; a follow-up is searched together with the previous question.
 
@@ -166,7 +168,7 @@ def search_in_context(
     return joined if not alone or joined[0].confidence > alone[0].confidence else alone
 
 
-def _chatter_language(message: str, history: Sequence[str]) -> str:
+def _chatter_language(message: str, history: Sequence[str]) -> Language:
     """A reply's language: Chinese when the message has Chinese; for "ok", "thx" or a thumbs-up
     in a conversation, the language of the conversation."""
     if text.has_cjk(message) or not history:
@@ -174,7 +176,7 @@ def _chatter_language(message: str, history: Sequence[str]) -> str:
     return text.detect_language(history[-1])
 
 
-def _compose(language: str, cited: list[Hit]) -> str:
+def _compose(language: Language, cited: list[Hit]) -> str:
     body = _mark(cited[0].passage.text, "[1]")
     if len(cited) > 1:
         related = "; ".join(f"{h.passage.title} [{n}]" for n, h in enumerate(cited[1:], start=2))
@@ -190,7 +192,7 @@ def _mark(markdown: str, marker: str) -> str:
     return f"{first} {marker}{sep}{rest}"
 
 
-def _refusal(language: str, alternatives: list[Hit]) -> str:
+def _refusal(language: Language, alternatives: list[Hit]) -> str:
     message = REFUSALS[language]
     if alternatives:
         lines = "\n".join(f"- {h.passage.title} [{n}]" for n, h in enumerate(alternatives, 1))

@@ -17,8 +17,10 @@ from typing import Any
 from service.answer import Answer, answer
 from service.cache import LRUCache
 from service.conversations import ConversationStore, Turn, now
+from service.corpus import Topic
 from service.errors import UnknownConversation
 from service.retrieval import Retriever
+from service.text import Language
 
 # Conversation ids this server issues (new_id); platforms' ids ("slack:T1:C1:ts") never match.
 ISSUED_ID = re.compile(r"[0-9a-f]{32}")
@@ -34,8 +36,8 @@ class Question:
     message: str
     conversation_id: str | None = None
     top_k: int = 3
-    topic: str | None = None
-    language: str | None = None
+    topic: Topic | None = None
+    language: Language | None = None
     history: Sequence[str] | None = None
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from service.errors import ConfigError
+from service.text import Language
 
 HISTORY_TURNS = 20  # per conversation; older turns are dropped
 
@@ -24,7 +25,7 @@ class Turn:
     message_id: str
     conversation_id: str
     question: str
-    language: str
+    language: Language
     answered: bool
     confidence: float
     entry_id: str | None  # the entry that answered (citations[0]), or None

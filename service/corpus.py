@@ -6,21 +6,23 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
 from service.errors import CorpusError
+from service.text import Language
 
-TOPICS = (
+Topic = Literal[
     "image-vs-container",
     "container-exits",
     "save-load-export-import",
     "non-root",
     "base-image",
     "image-registry",
-)
-LANGUAGES = ("en", "zh")
+]
+TOPICS: tuple[Topic, ...] = get_args(Topic)
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SECTION = re.compile(r"^##[ \t]+(\S+)[ \t]*$", re.MULTILINE)
@@ -33,7 +35,7 @@ class Entry:
     """One curated answer, in both languages."""
 
     id: str
-    topic: str
+    topic: Topic
     title: dict[str, str]
     questions: dict[str, tuple[str, ...]]
     answers: dict[str, str]
@@ -52,8 +54,8 @@ class Passage:
 
     id: str
     entry_id: str
-    language: str
-    topic: str
+    language: Language
+    topic: Topic
     title: str
     questions: tuple[str, ...]
     text: str

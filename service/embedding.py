@@ -192,7 +192,7 @@ def export_onnx(model: Any, location: str, name: str, target: Path) -> bool:
         return False
     transformer = model[0].auto_model.eval()
 
-    class Encoder(torch.nn.Module):  # type: ignore[misc]
+    class Encoder(torch.nn.Module):  # type: ignore[misc]  # torch's classes are untyped (Any)
         def __init__(self) -> None:
             super().__init__()
             self.transformer = transformer
@@ -261,7 +261,7 @@ def quantize_onnx(directory: Path, calibration: list[str]) -> None:
     model = directory / ONNX_MODEL
     tokenizer = _tokenizer(directory)
 
-    class Batches(CalibrationDataReader):  # type: ignore[misc]
+    class Batches(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime is untyped (Any)
         def __init__(self) -> None:
             self._starts = iter(range(0, len(calibration), 8))
 

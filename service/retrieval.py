@@ -10,12 +10,13 @@ import numpy as np
 
 from service import lexicon, ranking, text
 from service.cache import LRUCache
-from service.corpus import Passage
+from service.corpus import Passage, Topic
 from service.embedding import Embedder
 from service.lexicon import Lexicon
 from service.message import Message
 from service.message import parse as parse_message
 from service.store import Index
+from service.text import Language
 
 Fusion = Literal["weighted", "rrf"]
 # "dense" and "bm25" rank by one signal alone: the baselines `dockfaq eval` compares against.
@@ -55,7 +56,7 @@ class Query:
 
     raw: str
     message: Message  # what the post asks, apart from what it pastes
-    language: str  # the language wanted for the passages
+    language: Language  # the language wanted for the passages
     chinese: bool  # the question itself is written in Chinese
     tokens: list[str]  # of the asking sentences
     title_tokens: list[str]  # of a post's first line, when it has more (else empty)
@@ -132,7 +133,7 @@ class Retriever:
         self.vector_cache.hits = self.vector_cache.misses = 0
 
     def prepare(
-        self, question: str, language: str | None = None, about_docker: bool = False
+        self, question: str, language: Language | None = None, about_docker: bool = False
     ) -> Query:
         """``about_docker``: the conversation the question belongs to is about Docker already,
         so a follow-up that names nothing ("它用 http 的话呢？") is not taken for an unrelated one.
@@ -184,8 +185,8 @@ class Retriever:
         self,
         question: str,
         k: int = 3,
-        topic: str | None = None,
-        language: str | None = None,
+        topic: Topic | None = None,
+        language: Language | None = None,
         mode: Mode = "hybrid",
         about_docker: bool = False,
     ) -> list[Hit]:
@@ -240,7 +241,7 @@ class Retriever:
             return _rrf([p for p in parts if p is not None])
         return self.model.scores(query.shape, signals)
 
-    def passage(self, entry_id: str, language: str) -> Passage:
+    def passage(self, entry_id: str, language: Language) -> Passage:
         return self._passages[(entry_id, language)]
 
     def _dense(self, query: Query) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -269,7 +270,7 @@ class Retriever:
         return scores
 
     def _top(
-        self, fused: np.ndarray, confidence: np.ndarray, k: int, topic: str | None
+        self, fused: np.ndarray, confidence: np.ndarray, k: int, topic: Topic | None
     ) -> list[int]:
         """The ``k`` best entries by fused score, then confidence; ties keep corpus order."""
         pool = np.arange(len(self.entry_ids)) if topic is None else self._by_topic.get(topic)

@@ -8,7 +8,9 @@ import logging
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+Language = Literal["en", "zh"]  # the languages dockfaq answers in
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -84,7 +86,7 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 
 
-def detect_language(text: str) -> str:
+def detect_language(text: str) -> Language:
     """'zh' when any Chinese is written outside code spans and blocks, else 'en'."""
     return "zh" if has_cjk(_CODE.sub(" ", text)) else "en"
 

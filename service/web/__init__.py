@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -121,7 +121,9 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
     return app
 
 
-def _lifespan(state: AppState, retriever: Retriever | None):  # type: ignore[no-untyped-def]
+def _lifespan(
+    state: AppState, retriever: Retriever | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = state.settings

@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,7 +42,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         logger.propagate = False
 
 
-class _BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
+class _BatchedStream(logging.StreamHandler[TextIO]):
     """A StreamHandler that leaves flushing to a timer: one system call per batch of lines
     instead of one per request. Errors and worse are flushed at once."""
 
@@ -51,6 +51,9 @@ class _BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
         self._pending = False
+        lock = self.lock  # Handler.__init__ made it; the base class flushes under it too
+        assert lock is not None
+        self._write_lock = lock
         flusher = threading.Thread(target=self._flush_often, name="log-flush", daemon=True)
         flusher.start()
         atexit.register(self.flush)
@@ -58,7 +61,7 @@ class _BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + self.terminator
-            with self.lock:  # type: ignore[union-attr]
+            with self._write_lock:
                 self.stream.write(line)
                 self._pending = True
             if record.levelno >= logging.ERROR:

@@ -41,6 +41,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # Per request this costs a find() and at most a clock read: the one timer per connection
     # is re-armed only when it fires (a timer per request cost more than the rest together).
 
+    # uvicorn narrows asyncio.Protocol's BaseTransport to Transport the same way.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._reading_headers = True

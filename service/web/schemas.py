@@ -7,10 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from service.chat import Reply
-from service.corpus import TOPICS
+from service.corpus import Topic
+from service.text import Language
 
-Language = Literal["en", "zh"]
-Topic = Literal[TOPICS]  # type: ignore[valid-type]
 MAX_MESSAGE_CHARS = 2000
 
 
@@ -52,16 +51,18 @@ class ChatResponse(BaseModel):
     @classmethod
     def of(cls, reply: Reply) -> ChatResponse:
         result = reply.answer
-        return cls(
-            conversation_id=reply.conversation_id,
-            message_id=reply.message_id,
-            answered=result.answered,
-            answer=result.text,
-            language=result.language,  # type: ignore[arg-type]
-            confidence=result.confidence,
-            citations=reply.citations,  # type: ignore[arg-type]
-            alternatives=[c.as_dict() for c in result.alternatives],  # type: ignore[misc]
-            index_version=result.index_version,
+        return cls.model_validate(
+            {
+                "conversation_id": reply.conversation_id,
+                "message_id": reply.message_id,
+                "answered": result.answered,
+                "answer": result.text,
+                "language": result.language,
+                "confidence": result.confidence,
+                "citations": reply.citations,
+                "alternatives": [c.as_dict() for c in result.alternatives],
+                "index_version": result.index_version,
+            }
         )
 
 

@@ -97,7 +97,7 @@ async def conversation(
                 question=t.question,
                 answer=t.answer,
                 answered=t.answered,
-                language=t.language,  # type: ignore[arg-type]
+                language=t.language,
                 citations=json.loads(t.citations),
                 created_at=t.created_at,
             )

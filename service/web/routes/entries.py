@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from service.corpus import Topic
 from service.retrieval import Retriever
-from service.web.schemas import Bilingual, EntryDetail, EntryList, EntrySummary, Topic
+from service.web.schemas import Bilingual, EntryDetail, EntryList, EntrySummary
 from service.web.state import RetrieverDep
 
 router = APIRouter(prefix="/entries", tags=["faq"])

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 
 from service import text
 from service.answer import snippet
-from service.corpus import TOPICS
+from service.corpus import Topic
+from service.text import Language
 from service.web.jsonbody import StrictJSONRoute
 from service.web.schemas import MAX_MESSAGE_CHARS, SearchResponse, SearchResult
 from service.web.state import RetrieverDep
@@ -16,8 +17,8 @@ from service.web.state import RetrieverDep
 router = APIRouter(tags=["search"], route_class=StrictJSONRoute)
 
 # `topic=&language=` (empty, as HTML forms send them) means "no filter"; the schema says so.
-TopicFilter = Literal[(*TOPICS, "")]  # type: ignore[valid-type]
-LanguageFilter = Literal["en", "zh", ""]
+TopicFilter = Literal[Topic, ""]
+LanguageFilter = Literal[Language, ""]
 
 
 @router.get("/search", response_model=SearchResponse)
@@ -29,7 +30,7 @@ def search(
     language: Annotated[LanguageFilter | None, Query()] = None,
 ) -> SearchResponse:
     """The entries that best match `q`, best first; `language` picks the passages' language."""
-    language = language or text.detect_language(q)  # type: ignore[assignment]
+    language = language or text.detect_language(q)
     hits = [
         h for h in retriever.search(q, k=k, topic=topic or None, language=language) if h.score > 0
     ]
@@ -40,7 +41,7 @@ def search(
                 id=h.entry_id,
                 title=h.passage.title,
                 topic=h.passage.topic,
-                language=h.passage.language,  # type: ignore[arg-type]
+                language=h.passage.language,
                 snippet=snippet(h.passage.text),
                 score=h.confidence,
                 url=h.passage.url,
