@@ -112,7 +112,7 @@ def answer(
             alternatives=_citations(alternatives),
         )
     cited = [best] + [
-        h for h in hits[1:] if h.confidence >= threshold and h.score >= RELATED_RATIO * best.score
+        h for h in hits[1:] if h.confidence >= threshold and h.fused >= RELATED_RATIO * best.fused
     ]
     return Answer(
         answered=True,

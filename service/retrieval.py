@@ -42,7 +42,7 @@ class Hit:
 
     entry_id: str
     passage: Passage
-    score: float  # the fused score that ranks hits
+    fused: float  # the fused score that ranks hits (not a confidence)
     confidence: float  # 0..1: the fitted chance that this entry answers the question
     dense: float
     bm25: float
@@ -205,7 +205,7 @@ class Retriever:
             Hit(
                 entry_id=self.entry_ids[i],
                 passage=self.passage(self.entry_ids[i], query.language),
-                score=round(float(fused[i]), 4),
+                fused=round(float(fused[i]), 4),
                 confidence=round(float(confidence[i]), 4),
                 dense=float(signals.dense[i]),
                 bm25=float(signals.bm25[i]),

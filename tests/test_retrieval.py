@@ -18,7 +18,7 @@ def test_results_are_grouped_by_entry(fake_retriever: Retriever) -> None:
 
 def test_scores_are_ordered_and_confidence_bounded(fake_retriever: Retriever) -> None:
     hits = fake_retriever.search("why does my container exit immediately", k=5)
-    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert [h.fused for h in hits] == sorted((h.fused for h in hits), reverse=True)
     assert all(0.0 <= h.confidence <= 1.0 for h in hits)
 
 

@@ -32,7 +32,7 @@ def search(
     """The entries that best match `q`, best first; `language` picks the passages' language."""
     language = language or text.detect_language(q)
     hits = [
-        h for h in retriever.search(q, k=k, topic=topic or None, language=language) if h.score > 0
+        h for h in retriever.search(q, k=k, topic=topic or None, language=language) if h.fused > 0
     ]
     return SearchResponse(
         query=q,
