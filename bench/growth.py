@@ -245,7 +245,8 @@ class DerivedEmbedder:
 def build_derived(corpus_dir: Path, index_dir: Path) -> None:
     """`dockfaq build`'s steps, with the passage vectors of :class:`DerivedEmbedder`."""
     from service import store
-    from service.embedding import SentenceTransformerEmbedder, build_encoder
+    from service.embedding import SentenceTransformerEmbedder
+    from service.onnx_export import build_encoder
 
     passages = corpus.passages(corpus.load(corpus_dir))
     with tempfile.TemporaryDirectory(prefix="dockfaq-growth-encoder-") as workdir:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 from service import ranking, store
+from service.batching import BatchingEmbedder
 from service.embedding import (
-    BatchingEmbedder,
     Embedder,
     OnnxEmbedder,
     SentenceTransformerEmbedder,

@@ -18,9 +18,10 @@ import numpy as np
 
 from service import __version__, lexicon, text
 from service.corpus import Passage
-from service.embedding import ONNX_FILES, Embedder, build_encoder
+from service.embedding import ONNX_FILES, Embedder
 from service.errors import IndexMismatch, IndexNotBuilt
 from service.lexicon import Lexicon
+from service.onnx_export import build_encoder
 from service.settings import HNSW_ABOVE
 
 # 2: the lexicons (inverted lists of words and exact terms) are stored, not rebuilt at start.

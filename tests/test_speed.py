@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import retrieval, store
-from service.embedding import BatchingEmbedder
+from service.batching import BatchingEmbedder
 from service.retrieval import Retriever
 from service.settings import Settings
 from service.web import create_app
