@@ -80,6 +80,41 @@ class Query:
         )
 
 
+@dataclass(frozen=True)
+class EntryTable:
+    """An index's entries, numbered in corpus order: which entry each passage and each vector
+    belongs to, the passages by (entry, language), and the entries of each topic."""
+
+    ids: list[str]
+    passage_entry: np.ndarray  # passage row -> entry number
+    vector_entry: np.ndarray  # vector row -> entry number
+    vector_is_answer: np.ndarray  # vector row -> it embeds the passage's answer
+    passages: dict[tuple[str, Language], Passage]
+    topics: dict[str, Topic]
+    by_topic: dict[Topic, np.ndarray]  # topic -> its entry numbers
+
+    @classmethod
+    def of(cls, index: Index) -> EntryTable:
+        ids = lexicon.entry_ids(index.passages)
+        position = {entry_id: i for i, entry_id in enumerate(ids)}
+        passage_entry = np.array([position[p.entry_id] for p in index.passages])
+        # store.views(): a passage's vectors are consecutive rows, its answer the last of them.
+        owners = index.vector_passages
+        topics = {p.entry_id: p.topic for p in index.passages}
+        return cls(
+            ids=ids,
+            passage_entry=passage_entry,
+            vector_entry=passage_entry[owners],
+            vector_is_answer=np.r_[owners[1:] != owners[:-1], True] if len(owners) else owners,
+            passages={(p.entry_id, p.language): p for p in index.passages},
+            topics=topics,
+            by_topic={
+                topic: np.array([i for i, e in enumerate(ids) if topics[e] == topic])
+                for topic in set(topics.values())
+            },
+        )
+
+
 class Retriever:
     """Ranks corpus entries for a question; one entry is one result, whatever its passages."""
 
@@ -101,21 +136,9 @@ class Retriever:
         self._candidates = min(index.vectors.ntotal, DENSE_CANDIDATES)
         if hasattr(index.vectors, "hnsw"):
             index.vectors.hnsw.efSearch = max(HNSW_EF_SEARCH, self._candidates)
-        self.entry_ids: list[str] = lexicon.entry_ids(index.passages)
-        position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
-        self._passage_entry = np.array([position[p.entry_id] for p in index.passages])
-        self._vector_entry = self._passage_entry[index.vector_passages]
-        # store.views(): a passage's vectors are consecutive rows, its answer the last of them.
-        owners = index.vector_passages
-        self._vector_is_answer = np.r_[owners[1:] != owners[:-1], True] if len(owners) else owners
-        self._passages: dict[tuple[str, str], Passage] = {
-            (p.entry_id, p.language): p for p in index.passages
-        }
-        self.topics = {p.entry_id: p.topic for p in index.passages}
-        self._by_topic = {
-            topic: np.array([i for i, e in enumerate(self.entry_ids) if self.topics[e] == topic])
-            for topic in set(self.topics.values())
-        }
+        self.entries = EntryTable.of(index)
+        self.entry_ids = self.entries.ids
+        self.topics = self.entries.topics
         # A word the corpus never uses weighs like a typical word: it may be chatter or off-topic.
         self._unknown_idf = float(np.median(index.words.idf)) if len(index.words) else 1.0
         self._titles = self._title_words(index.passages)
@@ -242,7 +265,7 @@ class Retriever:
         return self.model.scores(query.shape, signals)
 
     def passage(self, entry_id: str, language: Language) -> Passage:
-        return self._passages[(entry_id, language)]
+        return self.entries.passages[(entry_id, language)]
 
     def _dense(self, query: Query) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per entry: the best cosine over its views, the mean of its best few, and the best
@@ -259,21 +282,23 @@ class Retriever:
         sims, rows = self.index.vectors.search(vector, self._candidates)
         valid = rows[0] >= 0
         rows = rows[0][valid]
-        return _per_entry(self._vector_entry[rows], sims[0][valid], self._vector_is_answer[rows], n)
+        return _per_entry(
+            self.entries.vector_entry[rows], sims[0][valid], self.entries.vector_is_answer[rows], n
+        )
 
     def _bm25(self, tokens: list[str]) -> np.ndarray:
         scores = np.zeros(len(self.entry_ids), dtype=np.float32)
         known = [t for t in tokens if t in self.index.bm25.vocab_dict]
         if known:
             per_passage = self.index.bm25.get_scores(known)
-            np.maximum.at(scores, self._passage_entry, per_passage)
+            np.maximum.at(scores, self.entries.passage_entry, per_passage)
         return scores
 
     def _top(
         self, fused: np.ndarray, confidence: np.ndarray, k: int, topic: Topic | None
     ) -> list[int]:
         """The ``k`` best entries by fused score, then confidence; ties keep corpus order."""
-        pool = np.arange(len(self.entry_ids)) if topic is None else self._by_topic.get(topic)
+        pool = np.arange(len(self.entry_ids)) if topic is None else self.entries.by_topic.get(topic)
         if pool is None or not len(pool):
             return []
         if len(pool) > k:  # only the entries scoring at least the k-th best need sorting
