@@ -31,6 +31,11 @@ def _ask(client: TestClient, **body: object) -> dict[str, str]:
     return json.loads(done)  # type: ignore[no-any-return]
 
 
+def _signer(settings: Settings) -> PageSessions:
+    """Signs as the app does (API keys plus the admin key, here empty)."""
+    return PageSessions([KEY, ""], settings.conversation_ttl)
+
+
 def _use(client: TestClient, value: str) -> None:
     """Send this cookie value from now on (only it: the jar may hold one from a response)."""
     client.cookies.clear()
@@ -90,7 +95,7 @@ def test_forged_expired_foreign_or_cross_site_sessions_are_refused(
     settings: Settings, fake_retriever: Retriever
 ) -> None:
     with _client(settings, fake_retriever) as client:
-        sessions = PageSessions([KEY, ""], settings.conversation_ttl)
+        sessions = _signer(settings)
         good = sessions.issue()
         session, issued, mac = good.split(".")
         forged = [
@@ -161,7 +166,7 @@ def test_an_old_cookie_is_re_signed_for_the_same_session(
     settings: Settings, fake_retriever: Retriever
 ) -> None:
     with _client(settings, fake_retriever) as client:
-        sessions = PageSessions([KEY, ""], settings.conversation_ttl)
+        sessions = _signer(settings)
         old = sessions.issue(at=time.time() - REFRESH_AFTER - 60)
         _use(client, old)
         done = _ask(client)
