@@ -98,8 +98,8 @@ def build(
         return
     m = index.manifest
     typer.echo(
-        f"built index {m['index_version']}: {m['entries']} entries, {m['passages']} passages, "
-        f"{m['vectors']} vectors in {settings.index_dir}"
+        f"built index {m.index_version}: {m.entries} entries, {m.passages} passages, "
+        f"{m.vectors} vectors in {settings.index_dir}"
     )
 
 

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,38 @@ HNSW_EF_CONSTRUCTION = 256
 CALIBRATION_TEXTS = 256
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """What an index was built from and holds (manifest.json); checked before it is loaded."""
+
+    schema_version: int
+    index_version: str
+    embedding_model: str
+    dimension: int
+    tokenizer: str  # text.signature() of the tokenizer that made the BM25 and lexicon tokens
+    corpus_sha256: str
+    entries: int
+    passages: int
+    vectors: int
+    dense_index: str  # "flat" or "hnsw"
+    encoder_precision: str = "float32"  # indexes from before int8 lack it
+    built_at: str = ""
+    package_version: str = ""
+    encoder: str | None = None  # "onnx": the index carries the encoder that embedded it
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> Manifest:
+        """The manifest in ``raw`` (a checked manifest.json); keys it does not know are kept
+        out, as a later version may add some."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+
 @dataclass
 class Index:
     """Everything retrieval needs, in memory."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     passages: list[Passage]
     tokens: list[list[str]]
     vectors: Any  # faiss.Index over L2-normalised vectors (inner product = cosine)
@@ -71,7 +98,7 @@ class Index:
 
     @property
     def version(self) -> str:
-        return str(self.manifest["index_version"])
+        return self.manifest.index_version
 
 
 def views(passage: Passage) -> list[str]:
@@ -135,21 +162,21 @@ def build(
     bm25.index(tokens, show_progress=False)
     words, terms = lexicon.build(passages, tokens)
 
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "index_version": index_version(corpus_sha256, embedder.name, precision),
-        "embedding_model": embedder.name,
-        "dimension": embedder.dimension,
-        "tokenizer": text.signature(),
-        "corpus_sha256": corpus_sha256,
-        "entries": len({p.entry_id for p in passages}),
-        "passages": len(passages),
-        "vectors": len(texts),
-        "dense_index": "hnsw" if len(texts) > hnsw_above else "flat",
-        "encoder_precision": precision,
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "package_version": __version__,
-    }
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION,
+        index_version=index_version(corpus_sha256, embedder.name, precision),
+        embedding_model=embedder.name,
+        dimension=embedder.dimension,
+        tokenizer=text.signature(),
+        corpus_sha256=corpus_sha256,
+        entries=len({p.entry_id for p in passages}),
+        passages=len(passages),
+        vectors=len(texts),
+        dense_index="hnsw" if len(texts) > hnsw_above else "flat",
+        encoder_precision=precision,
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        package_version=__version__,
+    )
     owned = np.asarray(owners, dtype=np.int32)
     return Index(manifest, passages, tokens, vectors, owned, bm25, words, terms)
 
@@ -196,9 +223,9 @@ def save(index: Index, index_dir: Path, encoder: Embedder | None = None) -> None
                     shutil.copy2(keep, staging / keep.name)
         export = getattr(encoder, "export_onnx", None)
         exported = bool(export and export(staging))
-        index.manifest["encoder"] = "onnx" if exported else None
+        index.manifest = replace(index.manifest, encoder="onnx" if exported else None)
         # The manifest goes last: a directory without one is never mistaken for an index.
-        (staging / MANIFEST).write_text(json.dumps(index.manifest, indent=2) + "\n")
+        (staging / MANIFEST).write_text(json.dumps(asdict(index.manifest), indent=2) + "\n")
         _swap_into_place(staging, index_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -295,7 +322,7 @@ def load(index_dir: Path, embedder: Embedder) -> Index:
         or terms.entries != entries
     ):
         raise IndexNotBuilt(f"the index in {index_dir} is inconsistent: run 'dockfaq build'")
-    return Index(manifest, passages, tokens, vectors, owners, bm25, words, terms)
+    return Index(Manifest.of(manifest), passages, tokens, vectors, owners, bm25, words, terms)
 
 
 def _read_passages(path: Path) -> tuple[list[Passage], list[list[str]]]:

@@ -193,7 +193,7 @@ def test_an_index_over_the_threshold_is_hnsw_and_ranks_like_flat(tmp_path: Path)
     passages = corpus.passages(entries)
     flat = Retriever(store.build(passages, FakeEmbedder(), "x"), FakeEmbedder())
     graph_index = store.build(passages, FakeEmbedder(), "x", hnsw_above=0)
-    assert graph_index.manifest["dense_index"] == "hnsw"
+    assert graph_index.manifest.dense_index == "hnsw"
     store.save(graph_index, tmp_path / "index")
     graph = Retriever(store.load(tmp_path / "index", FakeEmbedder()), FakeEmbedder())
     same = sum(

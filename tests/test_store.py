@@ -46,6 +46,15 @@ def test_build_save_load_round_trip(tmp_path: Path) -> None:
     assert {"built_at", "package_version", "index_version", "vectors"} <= set(manifest)
 
 
+def test_a_manifest_from_a_later_version_still_loads(tmp_path: Path) -> None:
+    corpus_dir, index_dir, embedder = _corpus(tmp_path), tmp_path / "index", FakeEmbedder()
+    built = store.build_from_corpus(corpus_dir, index_dir, embedder)
+    path = index_dir / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "added_later": [1, 2]}))
+    loaded = store.load(index_dir, embedder)
+    assert loaded.manifest == built.manifest and loaded.version == built.version
+
+
 def test_load_refuses_other_model(tmp_path: Path) -> None:
     store.build_from_corpus(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
     other = FakeEmbedder()
