@@ -129,7 +129,7 @@ def recall_at_10(index_dir: Path, questions: list[str]) -> dict[str, float] | No
     import faiss
 
     from service.embedding import OnnxEmbedder
-    from service.retrieval import HNSW_EF_SEARCH
+    from service.scoring import SCORING
 
     graph = faiss.read_index(str(index_dir / "dense.faiss"))
     if not hasattr(graph, "hnsw"):
@@ -137,7 +137,7 @@ def recall_at_10(index_dir: Path, questions: list[str]) -> dict[str, float] | No
     vectors = graph.reconstruct_n(0, graph.ntotal)
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
-    graph.hnsw.efSearch = HNSW_EF_SEARCH
+    graph.hnsw.efSearch = SCORING.hnsw_ef_search
     queries = OnnxEmbedder(index_dir).encode(questions[:500])  # the encoder that made it
     truth_scores, truth = exact.search(queries, 10)
     scores, found = graph.search(queries, 10)

@@ -14,19 +14,10 @@ from typing import Any
 from service import ranking, smalltalk, text
 from service.corpus import Topic
 from service.retrieval import Hit, Retriever
+from service.scoring import SCORING
 from service.text import Language
 
 SNIPPET_CHARS = 200
-# Alternatives shown with a refusal must be at least this plausible; below it, show none.
-ALTERNATIVE_FLOOR = 0.1
-# A further entry is cited as related only when it is nearly as good as the answer.
-RELATED_RATIO = 0.75
-# A message that is confident alone but reads as a follow-up takes the reading joined with the
-# previous question when that one is at most this much less confident.
-FOLLOW_UP_SLACK = 0.05
-# Earlier turns searched with a follow-up, at most: the thread's question and its follow-ups.
-MAX_JOINED = 3
-
 REFUSALS = {
     "en": (
         "Sorry, I could not find an answer to that in the dockfaq corpus. It covers Docker "
@@ -102,7 +93,7 @@ def answer(
     hits = search_in_context(retriever, question, history, threshold, top_k, topic, language)
     best = hits[0] if hits else None
     if best is None or best.confidence < threshold:
-        alternatives = [h for h in hits if h.confidence >= ALTERNATIVE_FLOOR]
+        alternatives = [h for h in hits if h.confidence >= SCORING.alternative_floor]
         return Answer(
             answered=False,
             text=_refusal(language, alternatives),
@@ -112,7 +103,9 @@ def answer(
             alternatives=_citations(alternatives),
         )
     cited = [best] + [
-        h for h in hits[1:] if h.confidence >= threshold and h.fused >= RELATED_RATIO * best.fused
+        h
+        for h in hits[1:]
+        if h.confidence >= threshold and h.fused >= SCORING.related_ratio * best.fused
     ]
     return Answer(
         answered=True,
@@ -154,7 +147,7 @@ def search_in_context(
     while start > 0 and text.looks_like_follow_up(earlier[start]):
         start -= 1
     # The thread's question, then its latest follow-ups.
-    context = [earlier[start], *earlier[start + 1 :][-(MAX_JOINED - 1) :]]
+    context = [earlier[start], *earlier[start + 1 :][-(SCORING.max_joined - 1) :]]
     joined_text = "\n".join([*context, question])
     joined = retriever.search(joined_text, k=k, topic=topic, language=language)
     if not joined:
@@ -163,7 +156,7 @@ def search_in_context(
         return joined  # "what about X?" is the previous question, asked about X
     if confident:  # and it reads as a follow-up ("it", "then"): the conversation's reading
         # wins when it is about as sure; "do containers have their own kernel?" keeps its own.
-        enough = max(threshold, alone[0].confidence - FOLLOW_UP_SLACK)
+        enough = max(threshold, alone[0].confidence - SCORING.follow_up_slack)
         return joined if joined[0].confidence >= enough else alone
     return joined if not alone or joined[0].confidence > alone[0].confidence else alone
 

@@ -15,25 +15,13 @@ from service.embedding import Embedder
 from service.lexicon import Lexicon
 from service.message import Message
 from service.message import parse as parse_message
+from service.scoring import SCORING
 from service.store import Index
 from service.text import Language
 
 Fusion = Literal["weighted", "rrf"]
 # "dense" and "bm25" rank by one signal alone: the baselines `dockfaq eval` compares against.
 Mode = Literal["hybrid", "dense", "bm25"]
-
-# For the single-signal baselines' confidence: cosines of all-MiniLM-L6-v2 between a question
-# and an unrelated Docker text sit near 0.2, paraphrases score 0.6 and above.
-DENSE_FLOOR, DENSE_CEILING = 0.25, 0.70
-RRF_K = 60
-DENSE_CANDIDATES = 256
-# How many candidates HNSW explores (at least the number asked for). With the graph of
-# store.HNSW_M, 1024 gives recall@10 of 0.99 against exact search on the 100k corpus of
-# bench/growth.py (512: 0.97), in about 2 ms a question on one core.
-HNSW_EF_SEARCH = 1024
-# An entry's dense score also averages its best few views: one stray alternate question that
-# happens to resemble a post should not outweigh an entry whose several views all do.
-VIEWS_AVERAGED = 3
 
 
 @dataclass(frozen=True)
@@ -133,9 +121,9 @@ class Retriever:
         # Query vectors of this index's model, by the text the model reads; it lives and dies
         # with this Retriever, so a reload (a new index version) starts it empty.
         self.vector_cache: LRUCache[np.ndarray] = LRUCache(cache_size)
-        self._candidates = min(index.vectors.ntotal, DENSE_CANDIDATES)
+        self._candidates = min(index.vectors.ntotal, SCORING.dense_candidates)
         if hasattr(index.vectors, "hnsw"):
-            index.vectors.hnsw.efSearch = max(HNSW_EF_SEARCH, self._candidates)
+            index.vectors.hnsw.efSearch = max(SCORING.hnsw_ef_search, self._candidates)
         self.entries = EntryTable.of(index)
         self.entry_ids = self.entries.ids
         self.topics = self.entries.topics
@@ -352,7 +340,7 @@ def _per_entry(
     entries: np.ndarray, sims: np.ndarray, is_answer: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """From the candidate vectors (``sims`` best first, as FAISS returns them), per entry: the
-    best similarity, the mean of its best ``VIEWS_AVERAGED`` (an entry with fewer candidates
+    best similarity, the mean of its best ``SCORING.views_averaged`` (an entry with fewer candidates
     counts the weakest candidate's similarity for the ones it lacks), and the best answer's."""
     best, answers = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
     if not len(sims):
@@ -363,10 +351,10 @@ def _per_entry(
     starts = np.flatnonzero(first)
     best[grouped[starts]] = ranked[starts]
     rank = np.arange(len(grouped)) - starts[np.cumsum(first) - 1]  # 0 = the entry's best
-    keep = rank < VIEWS_AVERAGED
+    keep = rank < SCORING.views_averaged
     total = np.bincount(grouped[keep], weights=ranked[keep], minlength=n)
     count = np.bincount(grouped[keep], minlength=n)
-    several = (total + (VIEWS_AVERAGED - count) * float(sims[-1])) / VIEWS_AVERAGED
+    several = (total + (SCORING.views_averaged - count) * float(sims[-1])) / SCORING.views_averaged
     answer_rows = order[is_answer[order]]  # answers only, grouped by entry, best first
     held = entries[answer_rows]
     first_answer = _group_starts(held)
@@ -382,7 +370,9 @@ def _group_starts(grouped: np.ndarray) -> np.ndarray:
 
 
 def _calibrate(dense: np.ndarray) -> np.ndarray:
-    return np.clip((dense - DENSE_FLOOR) / (DENSE_CEILING - DENSE_FLOOR), 0.0, 1.0)
+    return np.clip(
+        (dense - SCORING.dense_floor) / (SCORING.dense_ceiling - SCORING.dense_floor), 0.0, 1.0
+    )
 
 
 def _rrf(signals: list[np.ndarray]) -> np.ndarray:
@@ -391,5 +381,5 @@ def _rrf(signals: list[np.ndarray]) -> np.ndarray:
     for scores in signals:
         ranks = np.empty(len(scores), dtype=np.int64)
         ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-        fused += np.where(scores > 0, 1.0 / (RRF_K + ranks), 0.0)
+        fused += np.where(scores > 0, 1.0 / (SCORING.rrf_k + ranks), 0.0)
     return fused

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from service import store
-from service.retrieval import RRF_K, VIEWS_AVERAGED, Retriever, _per_entry, _rrf
+from service.retrieval import Retriever, _per_entry, _rrf
+from service.scoring import SCORING
 from tests.conftest import FakeEmbedder, write_entry
 
 
@@ -90,7 +91,9 @@ def test_rrf_rewards_agreement() -> None:
     b = np.array([0.0, 0.7, 0.9, 0.0])
     fused = _rrf([a, b])
     assert fused[1] > fused[0] and fused[1] > fused[2]
-    assert fused[1] == pytest.approx(2 / (RRF_K + 2)) and fused[0] == pytest.approx(1 / (RRF_K + 1))
+    assert fused[1] == pytest.approx(2 / (SCORING.rrf_k + 2)) and fused[0] == pytest.approx(
+        1 / (SCORING.rrf_k + 1)
+    )
     assert fused[3] == 0.0  # no signal found it
 
 
@@ -113,8 +116,8 @@ def test_per_entry_signals_match_a_plain_loop() -> None:
         for entry in range(n):
             mine = [float(s) for e, s in zip(entries, sims, strict=True) if e == entry]
             assert best[entry] == (mine[0] if mine else 0.0)
-            top = (mine + [float(sims[-1])] * VIEWS_AVERAGED)[:VIEWS_AVERAGED]
-            assert several[entry] == pytest.approx(sum(top) / VIEWS_AVERAGED, abs=1e-6)
+            top = (mine + [float(sims[-1])] * SCORING.views_averaged)[: SCORING.views_averaged]
+            assert several[entry] == pytest.approx(sum(top) / SCORING.views_averaged, abs=1e-6)
             mine_answers = [
                 float(s)
                 for e, s, a in zip(entries, sims, is_answer, strict=True)

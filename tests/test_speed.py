@@ -14,9 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import retrieval, store
+from service import store
 from service.batching import BatchingEmbedder
 from service.retrieval import Retriever
+from service.scoring import SCORING
 from service.settings import Settings
 from service.web import create_app
 from tests.conftest import CORPUS, FakeEmbedder
@@ -179,7 +180,7 @@ def test_hnsw_recall_at_10_against_flat() -> None:
     flat = store.dense_index(vectors, hnsw_above=len(vectors))
     hnsw = store.dense_index(vectors, hnsw_above=0)
     assert type(flat).__name__ == "IndexFlatIP" and type(hnsw).__name__ == "IndexHNSWFlat"
-    hnsw.hnsw.efSearch = retrieval.HNSW_EF_SEARCH
+    hnsw.hnsw.efSearch = SCORING.hnsw_ef_search
     _, exact = flat.search(queries, 10)
     _, approximate = hnsw.search(queries, 10)
     found = sum(len(set(a) & set(e)) for a, e in zip(approximate, exact, strict=True))
