@@ -15,6 +15,7 @@ from service.web.session import PAGE
 from service.web.state import SettingsDep, app_state
 
 _bearer = HTTPBearer(auto_error=False)
+_OWNER = "dockfaq.owner"  # where owner() keeps its answer in the request's scope
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -29,7 +30,7 @@ async def require_api_key(request: Request, settings: SettingsDep, credentials: 
     given = credentials.credentials if credentials else ""
     if given and (_matches(given, settings.api_key_list) or _is_admin(given, settings.admin_key)):
         return
-    if not given and _page_owner(request):
+    if not given and owner(request).startswith(PAGE):
         await _limit(request, app_state(request).page_limiter, f"page:{_address(request)}")
         return
     raise HTTPException(
@@ -58,7 +59,15 @@ def owner(request: Request) -> str:
     """Whom a conversation belongs to: a hash of the caller's valid API key, the page session's
     owner (session.owner_of), or "" when keys are off (or the key is the admin's: every such
     caller shares the empty owner). Routes call it with their Request: as a FastAPI dependency
-    it cost a tenth of a cached answer."""
+    it cost a tenth of a cached answer. Worked out once per request: the rate limit, the key
+    check and the route all ask."""
+    found: str | None = request.scope.get(_OWNER)
+    if found is None:
+        found = request.scope[_OWNER] = _owner(request)
+    return found
+
+
+def _owner(request: Request) -> str:
     keys = app_state(request).settings.api_key_list
     if not keys:
         return ""
