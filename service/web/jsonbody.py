@@ -24,13 +24,13 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 def loads(body: bytes | str) -> Any:
     """``json.loads`` that raises ``json.JSONDecodeError`` for what JSON itself does not allow."""
     doc = body if isinstance(body, str) else body.decode()
+    raw = body if isinstance(body, bytes) else body.encode()
     try:
         value = _DECODER.decode(doc)
+        if _SURROGATE_ESCAPE.search(raw):
+            _check_text(value)
     except _NotJSON as exc:
         raise json.JSONDecodeError(str(exc), doc, 0) from None
-    raw = body if isinstance(body, bytes) else body.encode()
-    if _SURROGATE_ESCAPE.search(raw):
-        _check_text(value, doc)
     return value
 
 
@@ -53,23 +53,19 @@ def _finite(text: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_finite)
 
 
-def _check_text(value: Any, doc: str) -> None:
+def _check_text(value: Any) -> None:
     if isinstance(value, str):
         try:
             value.encode()
         except UnicodeEncodeError:
-            _fail("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)", doc)
+            raise _NotJSON("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)") from None
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_text(key, doc)
-            _check_text(item, doc)
+            _check_text(key)
+            _check_text(item)
     elif isinstance(value, list):
         for item in value:
-            _check_text(item, doc)
-
-
-def _fail(message: str, doc: str) -> Any:
-    raise json.JSONDecodeError(message, doc, 0)
+            _check_text(item)
 
 
 class _StrictRequest(Request):
