@@ -36,7 +36,7 @@ def build(
         progress,
         hnsw_above=settings.hnsw_above,
         onnx=settings.exported_encoder,
-        quantize=settings.encoder == "int8",
+        quantize=settings.quantized_encoder,
     )
 
 

@@ -192,6 +192,11 @@ class Settings(BaseSettings):
         """The index carries an ONNX export of the model, and serving uses it."""
         return self.encoder != "torch"
 
+    @property
+    def quantized_encoder(self) -> bool:
+        """The exported model's matrix products are quantised to int8 at build."""
+        return self.encoder == "int8"
+
     @model_validator(mode="after")
     def _whole_platforms(self) -> Settings:
         for platform, names in WHOLE_PLATFORMS.items():
