@@ -221,7 +221,6 @@ class DerivedEmbedder:
     def __init__(self, inner: Any, seed: int = 11) -> None:
         self.inner = inner
         self.name, self.dimension = inner.name, inner.dimension
-        self.precision = inner.precision
         self.cache: dict[str, Any] = {}
         self.rng = np.random.default_rng(seed)
         variants = "|".join(re.escape(v) for v in VARIANTS)
@@ -238,21 +237,19 @@ class DerivedEmbedder:
         vectors += self.rng.normal(0.0, 0.0125, vectors.shape).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    def export_onnx(self, target: Path) -> bool:
-        return bool(self.inner.export_onnx(target))
-
 
 def build_derived(corpus_dir: Path, index_dir: Path) -> None:
     """`dockfaq build`'s steps, with the passage vectors of :class:`DerivedEmbedder`."""
-    from service import store
+    from service import engine, onnx_export
     from service.embedding import SentenceTransformerEmbedder
-    from service.onnx_export import build_encoder
 
     passages = corpus.passages(corpus.load(corpus_dir))
     with tempfile.TemporaryDirectory(prefix="dockfaq-growth-encoder-") as workdir:
-        calibration = store.calibration_texts(passages)
-        encoder = build_encoder(SentenceTransformerEmbedder(), Path(workdir), calibration)
-        store.build_from_corpus(corpus_dir, index_dir, DerivedEmbedder(encoder), onnx=False)
+        calibration = onnx_export.calibration_texts(passages)
+        encoder = onnx_export.prepare(SentenceTransformerEmbedder(), Path(workdir), calibration)
+        # An exported encoder is kept as it is: the index carries it, and embeds with the
+        # derived vectors.
+        engine.build_index(corpus_dir, index_dir, DerivedEmbedder(encoder.model))
 
 
 def main() -> None:

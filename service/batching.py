@@ -6,7 +6,6 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from pathlib import Path
 
 import numpy as np
 
@@ -40,10 +39,6 @@ class BatchingEmbedder:
         request = _Request(texts)
         self._queue.put(request)
         return request.result.result()
-
-    def export_onnx(self, target: Path) -> bool:
-        export = getattr(self.inner, "export_onnx", None)
-        return bool(export and export(target))
 
     def close(self) -> None:
         self._queue.put(None)

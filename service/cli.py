@@ -83,7 +83,7 @@ def build(
                 settings.corpus_dir,
                 settings.index_dir,
                 settings.embedding_model,
-                store.wanted_precision(settings.exported_encoder, settings.quantized_encoder),
+                engine.precision(settings),
             )
             if reason is None:
                 typer.echo(f"index in {settings.index_dir} is up to date")

@@ -133,13 +133,6 @@ class OnnxEmbedder:
         (vectors,) = self._session.run(["embedding"], model_inputs(self._tokenizer, texts))
         return np.asarray(vectors, dtype=np.float32)
 
-    def export_onnx(self, target: Path) -> bool:
-        """A rebuilt index keeps this encoder (it made the new vectors)."""
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ONNX_FILES:
-            (target / name).write_bytes((self.directory / name).read_bytes())
-        return True
-
 
 def onnx_available(index_dir: Path) -> bool:
     if not all((index_dir / name).is_file() for name in ONNX_FILES):

@@ -3,9 +3,12 @@ the server's start-up, /admin/reload and SIGHUP all go through here."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import tempfile
+from pathlib import Path
 
-from service import ranking, store
+from service import corpus, onnx_export, ranking, store
 from service.batching import BatchingEmbedder
 from service.embedding import (
     Embedder,
@@ -15,7 +18,7 @@ from service.embedding import (
 )
 from service.errors import IndexNotBuilt
 from service.retrieval import Fusion, Retriever
-from service.settings import Settings
+from service.settings import HNSW_ABOVE, EncoderKind, Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +30,57 @@ def embedder(settings: Settings) -> Embedder:
 def build(
     settings: Settings, model: Embedder | None = None, progress: store.Progress | None = None
 ) -> store.Index:
-    """Build the index the settings describe from their corpus and swap it into place (a
-    corpus error raises before anything is written: the previous index stays)."""
-    return store.build_from_corpus(
+    """Build the index the settings describe from their corpus and swap it into place."""
+    return build_index(
         settings.corpus_dir,
         settings.index_dir,
         model or embedder(settings),
         progress,
         hnsw_above=settings.hnsw_above,
-        onnx=settings.exported_encoder,
-        quantize=settings.quantized_encoder,
+        encoder=settings.encoder,
     )
+
+
+def build_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    model: Embedder,
+    progress: store.Progress | None = None,
+    hnsw_above: int = HNSW_ABOVE,
+    encoder: EncoderKind = "int8",
+) -> store.Index:
+    """Load and validate the corpus, embed its passages, and swap the new index into place.
+
+    ``encoder``: "int8" or "float32" embed with ``model`` exported to ONNX (quantised for
+    int8) and keep that encoder in the index, for the server to embed questions with;
+    "torch" embeds with ``model`` itself. A corpus error raises before anything is written,
+    so the previous index stays untouched.
+    """
+    entries = corpus.load(corpus_dir)
+    passages = corpus.passages(entries)
+    with tempfile.TemporaryDirectory(prefix="dockfaq-encoder-") as workdir:
+        if encoder == "torch":
+            prepared = onnx_export.Encoder(model)
+        else:
+            calibration = onnx_export.calibration_texts(passages) if encoder == "int8" else None
+            prepared = onnx_export.prepare(model, Path(workdir), calibration)
+        index = store.build(
+            passages,
+            prepared.model,
+            corpus.fingerprint(corpus_dir),
+            precision=prepared.precision,
+            tags={e.id: e.tags for e in entries},
+            progress=progress,
+            hnsw_above=hnsw_above,
+        )
+        store.save(index, index_dir, prepared.directory)
+    return index
+
+
+def precision(settings: Settings) -> str:
+    """The precision of the encoder that `dockfaq build` makes with these settings."""
+    exported = settings.exported_encoder and importlib.util.find_spec("onnxruntime") is not None
+    return "int8" if exported and settings.quantized_encoder else "float32"
 
 
 def reopen(settings: Settings, current: Retriever) -> Retriever:

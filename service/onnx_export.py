@@ -7,11 +7,13 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from service.corpus import Passage
 from service.embedding import (
     ONNX_CONFIG,
     ONNX_MODEL,
@@ -21,6 +23,9 @@ from service.embedding import (
     load_tokenizer,
     model_inputs,
 )
+from service.store import views
+
+CALIBRATION_TEXTS = 256
 
 
 def export_onnx(model: Any, location: str, name: str, target: Path) -> bool:
@@ -159,7 +164,17 @@ def _root_logger_untouched() -> Iterator[None]:
         root.setLevel(level)
 
 
-def build_encoder(model: Embedder, workdir: Path, calibration: list[str] | None = None) -> Embedder:
+@dataclass(frozen=True)
+class Encoder:
+    """What embeds an index's passages: the model, the directory of its exported files (None:
+    nothing to keep beside the index) and the precision of its weights."""
+
+    model: Embedder
+    directory: Path | None = None
+    precision: str = "float32"
+
+
+def prepare(model: Embedder, workdir: Path, calibration: list[str] | None = None) -> Encoder:
     """The encoder to embed an index's passages with: the one its server will embed questions
     with, so both sides of every comparison come from the same weights.
 
@@ -167,15 +182,25 @@ def build_encoder(model: Embedder, workdir: Path, calibration: list[str] | None 
     when given) when it can be; an already exported encoder as it is (a server rebuilding
     its index); else ``model``.
     """
-    if isinstance(getattr(model, "inner", model), OnnxEmbedder):
-        return model
-    export = getattr(model, "export_onnx", None)
+    inner = getattr(model, "inner", model)  # a BatchingEmbedder's model
+    if isinstance(inner, OnnxEmbedder):
+        return Encoder(model, inner.directory, inner.precision)
+    export = getattr(inner, "export_onnx", None)
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        return model
+        return Encoder(model)
     if export is None or not export(workdir):
-        return model
+        return Encoder(model)
     if calibration:
         quantize_onnx(workdir, calibration)
-    return OnnxEmbedder(workdir)
+    exported = OnnxEmbedder(workdir)
+    return Encoder(exported, workdir, exported.precision)
+
+
+def calibration_texts(passages: list[Passage], count: int = CALIBRATION_TEXTS) -> list[str]:
+    """Texts spread evenly over the corpus's views (titles, questions and answers) for
+    measuring the encoder's activation ranges before quantising it; the same every build."""
+    texts = list(dict.fromkeys(view for passage in passages for view in views(passage)))
+    step = max(1, len(texts) // count)
+    return texts[::step][:count]

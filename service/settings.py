@@ -15,6 +15,8 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MIN_KEY_CHARS = 16
 # Above this many vectors `dockfaq build` makes an HNSW graph instead of exact search.
 HNSW_ABOVE = 100_000
+# How questions and passages are embedded (DOCKFAQ_ENCODER).
+EncoderKind = Literal["int8", "float32", "torch"]
 SECRETS = (
     "api_keys",
     "admin_key",
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
         description="Answers below this confidence are refused; empty: the threshold fitted "
         "with the ranking model by `dockfaq calibrate` (service/ranking.json).",
     )
-    encoder: Literal["int8", "float32", "torch"] = Field(
+    encoder: EncoderKind = Field(
         default="int8",
         description=(
             "How questions and passages are embedded. int8: `dockfaq build` exports the model "

@@ -21,7 +21,6 @@ from service.corpus import Passage
 from service.embedding import ONNX_FILES, Embedder
 from service.errors import IndexMismatch, IndexNotBuilt
 from service.lexicon import Lexicon
-from service.onnx_export import build_encoder
 from service.settings import HNSW_ABOVE
 
 # 2: the lexicons (inverted lists of words and exact terms) are stored, not rebuilt at start.
@@ -53,7 +52,6 @@ Progress = Callable[[int], None]
 # 64 / 256 reaches 0.99, for twice the build time (100 s) and 2 ms a question.
 HNSW_M = 64
 HNSW_EF_CONSTRUCTION = 256
-CALIBRATION_TEXTS = 256
 
 
 @dataclass(frozen=True)
@@ -131,8 +129,12 @@ def build(
     progress: Progress | None = None,
     batch_size: int = 64,
     hnsw_above: int = HNSW_ABOVE,
+    precision: str = "float32",
 ) -> Index:
-    """Embed and tokenise every passage; ``progress`` is told how many texts were embedded."""
+    """Embed and tokenise every passage; ``progress`` is told how many texts were embedded.
+
+    ``precision``: of the embedder's weights, recorded in the manifest and the index version.
+    """
     import bm25s
 
     texts: list[str] = []
@@ -155,7 +157,6 @@ def build(
     matrix = unique[[row[t] for t in texts]] if texts else unique
     vectors = dense_index(matrix, hnsw_above)
 
-    precision = str(getattr(embedder, "precision", "float32"))
     tags = tags or {}
     tokens = [passage_tokens(p, tags.get(p.entry_id, ())) for p in passages]
     bm25 = bm25s.BM25()
@@ -196,11 +197,11 @@ def dense_index(matrix: np.ndarray, hnsw_above: int = HNSW_ABOVE) -> Any:
     return vectors
 
 
-def save(index: Index, index_dir: Path, encoder: Embedder | None = None) -> None:
+def save(index: Index, index_dir: Path, encoder: Path | None = None) -> None:
     """Write the index to a temporary directory beside ``index_dir``, then swap it into place.
 
-    ``encoder``: the model that made the vectors; when it can export itself to ONNX, the
-    encoder goes into the index too and the server embeds questions with ONNX Runtime.
+    ``encoder``: the directory holding the exported encoder (ONNX_FILES) that made the
+    vectors; it goes into the index too, and the server embeds questions with it.
     """
     import faiss
 
@@ -221,9 +222,10 @@ def save(index: Index, index_dir: Path, encoder: Embedder | None = None) -> None
             for keep in index_dir.iterdir():
                 if keep.name not in ARTIFACTS and keep.is_file():
                     shutil.copy2(keep, staging / keep.name)
-        export = getattr(encoder, "export_onnx", None)
-        exported = bool(export and export(staging))
-        index.manifest = replace(index.manifest, encoder="onnx" if exported else None)
+        if encoder is not None:
+            for name in ONNX_FILES:
+                shutil.copy2(encoder / name, staging / name)
+        index.manifest = replace(index.manifest, encoder=None if encoder is None else "onnx")
         # The manifest goes last: a directory without one is never mistaken for an index.
         (staging / MANIFEST).write_text(json.dumps(asdict(index.manifest), indent=2) + "\n")
         _swap_into_place(staging, index_dir)
@@ -336,64 +338,14 @@ def _read_passages(path: Path) -> tuple[list[Passage], list[list[str]]]:
     return passages, tokens
 
 
-def build_from_corpus(
-    corpus_dir: Path,
-    index_dir: Path,
-    embedder: Embedder,
-    progress: Progress | None = None,
-    hnsw_above: int = HNSW_ABOVE,
-    onnx: bool = True,
-    quantize: bool = True,
-) -> Index:
-    """``dockfaq build``: load and validate the corpus, build the index, swap it into place.
-
-    ``onnx``: embed with ``embedder`` exported to ONNX (int8 weights when ``quantize``) and
-    keep that encoder in the index, for the server to embed questions with; else with
-    ``embedder`` itself. A corpus error raises before anything is written, so the previous
-    index stays untouched.
-    """
-    from service import corpus
-
-    entries = corpus.load(corpus_dir)
-    passages = corpus.passages(entries)
-    with tempfile.TemporaryDirectory(prefix="dockfaq-encoder-") as workdir:
-        calibration = calibration_texts(passages) if quantize else None
-        encoder = build_encoder(embedder, Path(workdir), calibration) if onnx else embedder
-        index = build(
-            passages,
-            encoder,
-            corpus.fingerprint(corpus_dir),
-            tags={e.id: e.tags for e in entries},
-            progress=progress,
-            hnsw_above=hnsw_above,
-        )
-        save(index, index_dir, encoder)
-    return index
-
-
-def calibration_texts(passages: list[Passage], count: int = CALIBRATION_TEXTS) -> list[str]:
-    """Texts spread evenly over the corpus's views (titles, questions and answers) for
-    measuring the encoder's activation ranges before quantising it; the same every build."""
-    texts = list(dict.fromkeys(view for passage in passages for view in views(passage)))
-    step = max(1, len(texts) // count)
-    return texts[::step][:count]
-
-
-def wanted_precision(onnx: bool, quantize: bool) -> str:
-    """The precision of the encoder that `dockfaq build` makes with these settings."""
-    import importlib.util
-
-    exported = onnx and importlib.util.find_spec("onnxruntime") is not None
-    return "int8" if exported and quantize else "float32"
-
-
 def stale_reason(
     corpus_dir: Path, index_dir: Path, model: str, precision: str | None = None
 ) -> str | None:
     """Why the index must be rebuilt for this corpus and model, or None when it is current.
 
-    ``precision`` (see :func:`wanted_precision`) is checked against an exported encoder only:
-    a model that cannot export itself builds with its own precision, whatever is asked.
+    ``precision`` (see :func:`service.engine.precision`) is checked against an exported
+    encoder only: a model that cannot export itself builds with its own precision, whatever
+    is asked.
     """
     from service import corpus
 

@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service import corpus, store
+from service import corpus, engine, store
 from service.conversations import RedisStore
 from service.errors import ConfigError
 from service.retrieval import Retriever
@@ -99,7 +99,7 @@ def fake_embedder() -> FakeEmbedder:
 def fake_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real corpus, indexed with the fake embedder (fast; for unit and API tests)."""
     index_dir = tmp_path_factory.mktemp("fake-index") / "index"
-    store.build_from_corpus(CORPUS, index_dir, FakeEmbedder())
+    engine.build_index(CORPUS, index_dir, FakeEmbedder())
     return index_dir
 
 
@@ -120,7 +120,7 @@ def real_embedder():  # type: ignore[no-untyped-def]
 def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:  # type: ignore[no-untyped-def]
     """The real corpus indexed with the real model: what the product serves."""
     index_dir = tmp_path_factory.mktemp("real-index") / "index"
-    store.build_from_corpus(CORPUS, index_dir, real_embedder)
+    engine.build_index(CORPUS, index_dir, real_embedder)
     return index_dir
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service import lexicon, store, text
+from service import engine, lexicon, store, text
 from service.errors import IndexNotBuilt
 from service.lexicon import Lexicon
 from tests.conftest import CORPUS, FakeEmbedder
@@ -59,11 +59,11 @@ def test_stored_lexicons_match_the_corpus(fake_index_dir: Path) -> None:
 
 def test_damaged_lexicon_is_refused(tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    store.build_from_corpus(CORPUS, index_dir, FakeEmbedder())
+    engine.build_index(CORPUS, index_dir, FakeEmbedder())
     (index_dir / "lexicon-terms.npz").write_bytes(b"not numpy")
     with pytest.raises(IndexNotBuilt, match="incomplete"):
         store.load(index_dir, FakeEmbedder())
-    store.build_from_corpus(CORPUS, index_dir, FakeEmbedder())
+    engine.build_index(CORPUS, index_dir, FakeEmbedder())
     (index_dir / "lexicon-words.json").write_text('{"entries": 3, "items": []}')
     with pytest.raises(IndexNotBuilt, match="incomplete"):
         store.load(index_dir, FakeEmbedder())

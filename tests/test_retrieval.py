@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service import store
+from service import engine, store
 from service.retrieval import Retriever, _per_entry, _rrf
 from service.scoring import SCORING
 from tests.conftest import FakeEmbedder, write_entry
@@ -65,7 +65,7 @@ def _twins(tmp_path: Path) -> Retriever:
         answer_en=f"{common} Run it with `--user 1000` and check the exit code 137.",
     )
     embedder = FakeEmbedder()
-    store.build_from_corpus(corpus_dir, tmp_path / "index", embedder)
+    engine.build_index(corpus_dir, tmp_path / "index", embedder)
     return Retriever(store.load(tmp_path / "index", embedder), embedder)
 
 

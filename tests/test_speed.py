@@ -243,6 +243,29 @@ def test_the_index_is_embedded_by_the_int8_encoder_it_carries(
 
 
 @pytest.mark.slow
+def test_a_rebuild_by_the_server_keeps_the_encoder_it_serves_with(
+    tmp_path: Path, real_index_dir: Path, served_embedder: Any
+) -> None:
+    """/admin/reload in process rebuilds with the served (batched, exported) encoder: the new
+    index carries the same encoder files and its vectors are that encoder's."""
+    from service import engine
+    from service.embedding import ONNX_FILES
+
+    batched = BatchingEmbedder(served_embedder, 16, 2)
+    try:
+        built = engine.build_index(CORPUS, tmp_path / "index", batched)
+    finally:
+        batched.close()
+    assert built.manifest.encoder == "onnx" and built.manifest.encoder_precision == "int8"
+    assert built.version == store.read_manifest(real_index_dir)["index_version"]
+    for name in ONNX_FILES:
+        assert (tmp_path / "index" / name).read_bytes() == (real_index_dir / name).read_bytes()
+    torch = engine.build_index(CORPUS, tmp_path / "plain", FakeEmbedder(), encoder="torch")
+    assert torch.manifest.encoder is None
+    assert not any((tmp_path / "plain" / name).exists() for name in ONNX_FILES)
+
+
+@pytest.mark.slow
 def test_serving_and_eval_use_the_onnx_encoder_unless_told_not_to(real_index_dir: Path) -> None:
     from service import engine
     from service.embedding import OnnxEmbedder, SentenceTransformerEmbedder

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from service import store
+from service import engine, store
 from service.errors import CorpusError, IndexMismatch, IndexNotBuilt
 from tests.conftest import FakeEmbedder, entry_text, write_entry
 
@@ -31,7 +31,7 @@ def _corpus(tmp_path: Path) -> Path:
 
 def test_build_save_load_round_trip(tmp_path: Path) -> None:
     corpus_dir, index_dir, embedder = _corpus(tmp_path), tmp_path / "index", FakeEmbedder()
-    built = store.build_from_corpus(corpus_dir, index_dir, embedder)
+    built = engine.build_index(corpus_dir, index_dir, embedder)
     loaded = store.load(index_dir, embedder)
     assert loaded.manifest == built.manifest
     assert loaded.passages == built.passages
@@ -48,7 +48,7 @@ def test_build_save_load_round_trip(tmp_path: Path) -> None:
 
 def test_a_manifest_from_a_later_version_still_loads(tmp_path: Path) -> None:
     corpus_dir, index_dir, embedder = _corpus(tmp_path), tmp_path / "index", FakeEmbedder()
-    built = store.build_from_corpus(corpus_dir, index_dir, embedder)
+    built = engine.build_index(corpus_dir, index_dir, embedder)
     path = index_dir / "manifest.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "added_later": [1, 2]}))
     loaded = store.load(index_dir, embedder)
@@ -56,7 +56,7 @@ def test_a_manifest_from_a_later_version_still_loads(tmp_path: Path) -> None:
 
 
 def test_load_refuses_other_model(tmp_path: Path) -> None:
-    store.build_from_corpus(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
+    engine.build_index(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
     other = FakeEmbedder()
     other.name = "another-model"
     with pytest.raises(IndexMismatch, match="another-model"):
@@ -64,7 +64,7 @@ def test_load_refuses_other_model(tmp_path: Path) -> None:
 
 
 def test_load_refuses_other_dimension(tmp_path: Path) -> None:
-    store.build_from_corpus(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
+    engine.build_index(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
     other = FakeEmbedder()
     other.dimension = 32
     with pytest.raises(IndexMismatch, match="dimension"):
@@ -74,7 +74,7 @@ def test_load_refuses_other_dimension(tmp_path: Path) -> None:
 def test_missing_and_incomplete_index(tmp_path: Path) -> None:
     with pytest.raises(IndexNotBuilt, match="dockfaq build"):
         store.load(tmp_path / "index", FakeEmbedder())
-    store.build_from_corpus(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
+    engine.build_index(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
     (tmp_path / "index" / "dense.faiss").unlink()
     with pytest.raises(IndexNotBuilt, match="incomplete"):
         store.load(tmp_path / "index", FakeEmbedder())
@@ -84,9 +84,9 @@ def test_rebuild_swaps_in_place_and_keeps_readme(tmp_path: Path) -> None:
     corpus_dir, index_dir = _corpus(tmp_path), tmp_path / "index"
     index_dir.mkdir()
     (index_dir / "README.md").write_text("what goes here")
-    first = store.build_from_corpus(corpus_dir, index_dir, FakeEmbedder())
+    first = engine.build_index(corpus_dir, index_dir, FakeEmbedder())
     write_entry(corpus_dir, id="third-entry", topic="base-image")
-    second = store.build_from_corpus(corpus_dir, index_dir, FakeEmbedder())
+    second = engine.build_index(corpus_dir, index_dir, FakeEmbedder())
     assert first.version != second.version
     assert store.load(index_dir, FakeEmbedder()).version == second.version
     assert (index_dir / "README.md").read_text() == "what goes here"
@@ -95,14 +95,14 @@ def test_rebuild_swaps_in_place_and_keeps_readme(tmp_path: Path) -> None:
 
 def test_broken_corpus_leaves_previous_index_untouched(tmp_path: Path) -> None:
     corpus_dir, index_dir = _corpus(tmp_path), tmp_path / "index"
-    store.build_from_corpus(corpus_dir, index_dir, FakeEmbedder())
+    engine.build_index(corpus_dir, index_dir, FakeEmbedder())
     before = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
     broken = corpus_dir / "non-root" / "run-non-root.md"
     broken.write_text(
         entry_text(id="run-non-root", topic="non-root").replace("---\n", "---\n: :\n", 1)
     )
     with pytest.raises(CorpusError, match=r"run-non-root\.md"):
-        store.build_from_corpus(corpus_dir, index_dir, FakeEmbedder())
+        engine.build_index(corpus_dir, index_dir, FakeEmbedder())
     assert {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "index"]
 
@@ -110,7 +110,7 @@ def test_broken_corpus_leaves_previous_index_untouched(tmp_path: Path) -> None:
 def test_stale_reason(tmp_path: Path) -> None:
     corpus_dir, index_dir = _corpus(tmp_path), tmp_path / "index"
     assert "no index" in (store.stale_reason(corpus_dir, index_dir, "fake-hash") or "")
-    store.build_from_corpus(corpus_dir, index_dir, FakeEmbedder())
+    engine.build_index(corpus_dir, index_dir, FakeEmbedder())
     assert store.stale_reason(corpus_dir, index_dir, "fake-hash") is None
     assert "embedding model" in (store.stale_reason(corpus_dir, index_dir, "other") or "")
     # The fake model cannot export itself: it builds in float whatever the settings ask.
@@ -133,7 +133,7 @@ def test_stale_reason(tmp_path: Path) -> None:
 
 
 def test_load_refuses_index_from_another_tokenizer(tmp_path: Path) -> None:
-    store.build_from_corpus(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
+    engine.build_index(_corpus(tmp_path), tmp_path / "index", FakeEmbedder())
     manifest_path = tmp_path / "index" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["tokenizer"] = "0-old"

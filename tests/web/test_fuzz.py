@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 
-from service import store
+from service import engine, store
 from service.conversations import open_store
 from service.retrieval import Retriever
 from service.settings import Settings
@@ -48,7 +48,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _without_lifespan)
 def app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """APP with its heavy state filled in directly, so generated calls need no lifespan."""
     tmp = tmp_path_factory.mktemp("fuzz")
-    store.build_from_corpus(CORPUS, tmp / "index", FakeEmbedder())
+    engine.build_index(CORPUS, tmp / "index", FakeEmbedder())
     retriever = Retriever(store.load(tmp / "index", FakeEmbedder()), FakeEmbedder())
     state = APP.state.dockfaq
     state.store = open_store(tmp / "data", "", 3600)
