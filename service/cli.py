@@ -6,13 +6,16 @@ import json
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from service.errors import DockfaqError
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.retrieval import Retriever
 
 
 class Fusion(StrEnum):
@@ -57,7 +60,7 @@ def printable(text: str) -> str:
     )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
 
@@ -145,7 +148,7 @@ def serve(
         _fail(str(exc))
 
 
-def _retriever(fusion: str = "weighted") -> Any:
+def _retriever(fusion: str = "weighted") -> Retriever:
     from service import engine
 
     try:

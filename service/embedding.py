@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from service.errors import ConfigError
 from service.settings import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
 
 class Embedder(Protocol):
@@ -53,7 +57,7 @@ class SentenceTransformerEmbedder:
                 "(set DOCKFAQ_EMBEDDING_MODEL to a directory holding a sentence-transformers model)"
             )
         try:
-            self._model: Any = SentenceTransformer(location, device="cpu")
+            self._model: SentenceTransformer = SentenceTransformer(location, device="cpu")
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load embedding model {model!r}: {exc}") from exc
         self.name = model
@@ -86,7 +90,7 @@ ONNX_CONFIG = "encoder.json"
 ONNX_FILES = (ONNX_MODEL, ONNX_TOKENIZER, ONNX_CONFIG)
 
 
-def load_tokenizer(directory: Path) -> Any:
+def load_tokenizer(directory: Path) -> Tokenizer:
     from tokenizers import Tokenizer
 
     config = json.loads((directory / ONNX_CONFIG).read_text())
@@ -96,7 +100,7 @@ def load_tokenizer(directory: Path) -> Any:
     return tokenizer
 
 
-def model_inputs(tokenizer: Any, texts: list[str]) -> dict[str, np.ndarray]:
+def model_inputs(tokenizer: Tokenizer, texts: list[str]) -> dict[str, np.ndarray]:
     encodings = tokenizer.encode_batch(texts)
     return {
         "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,10 +25,13 @@ from service.embedding import (
 )
 from service.store import views
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 CALIBRATION_TEXTS = 256
 
 
-def export_onnx(model: Any, location: str, name: str, target: Path) -> bool:
+def export_onnx(model: SentenceTransformer, location: str, name: str, target: Path) -> bool:
     """Write the sentence-transformers ``model`` (loaded from ``location``) as one ONNX graph,
     mean pooling and L2 normalisation included, with its tokenizer, into ``target``.
 

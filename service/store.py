@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,10 @@ from service.embedding import ONNX_FILES, Embedder
 from service.errors import IndexMismatch, IndexNotBuilt
 from service.lexicon import Lexicon
 from service.settings import HNSW_ABOVE
+
+if TYPE_CHECKING:  # neither ships types: both read as Any
+    import bm25s
+    import faiss
 
 # 2: the lexicons (inverted lists of words and exact terms) are stored, not rebuilt at start.
 # 3: only English passages are embedded (see views()).
@@ -88,9 +92,9 @@ class Index:
     manifest: Manifest
     passages: list[Passage]
     tokens: list[list[str]]
-    vectors: Any  # faiss.Index over L2-normalised vectors (inner product = cosine)
+    vectors: faiss.Index  # over L2-normalised vectors (inner product = cosine)
     vector_passages: np.ndarray  # vector row -> passage position
-    bm25: Any  # bm25s.BM25 over ``tokens``
+    bm25: bm25s.BM25  # over ``tokens``
     words: Lexicon  # entries by the words (``tokens``) of their passages
     terms: Lexicon  # entries by the exact terms and word 3-grams of their passages
 
@@ -182,12 +186,12 @@ def build(
     return Index(manifest, passages, tokens, vectors, owned, bm25, words, terms)
 
 
-def dense_index(matrix: np.ndarray, hnsw_above: int = HNSW_ABOVE) -> Any:
+def dense_index(matrix: np.ndarray, hnsw_above: int = HNSW_ABOVE) -> faiss.Index:
     """Inner-product search over L2-normalised rows: exact, or HNSW above ``hnsw_above`` rows."""
     import faiss
 
     dimension = matrix.shape[1]
-    vectors: Any
+    vectors: faiss.Index
     if len(matrix) > hnsw_above:
         vectors = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         vectors.hnsw.efConstruction = HNSW_EF_CONSTRUCTION

@@ -9,7 +9,6 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -76,8 +75,8 @@ class RequestMiddleware:
 def _route(scope: Scope) -> str:
     """The route template (/entries/{entry_id}), not the raw path, to keep label sets small."""
     route = scope.get("route")
-    path: Any = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else "unmatched"
 
 
 class BodyLimitMiddleware:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from service.web.session import PAGE
-from service.web.state import SettingsDep, app_state
+from service.web.state import RateLimiter, SettingsDep, app_state
 
 _bearer = HTTPBearer(auto_error=False)
 _OWNER = "dockfaq.owner"  # where owner() keeps its answer in the request's scope
@@ -110,7 +110,7 @@ def _is_admin(given: str, admin_key: str) -> bool:
     return bool(admin_key) and hmac.compare_digest(given.encode(), admin_key.encode())
 
 
-async def _limit(request: Request, limiter: tuple[Any, list[Any]] | None, identity: str) -> None:
+async def _limit(request: Request, limiter: RateLimiter | None, identity: str) -> None:
     if limiter is None:
         return
     if app_state(request).settings.redis_url:  # a network call: not on the event loop
@@ -119,9 +119,9 @@ async def _limit(request: Request, limiter: tuple[Any, list[Any]] | None, identi
         _hit(limiter, identity)
 
 
-def _hit(limiter: tuple[Any, list[Any]], identity: str) -> None:
-    strategy, limits = limiter
-    for limit in limits:
+def _hit(limiter: RateLimiter, identity: str) -> None:
+    strategy = limiter.strategy
+    for limit in limiter.limits:
         if not strategy.hit(limit, identity):
             reset, _ = strategy.get_window_stats(limit, identity)
             retry = max(1, int(reset - time.time() + 0.999))

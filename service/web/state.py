@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from typing import Annotated, Any
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 from fastapi import Depends, Request
@@ -17,6 +20,31 @@ from service.retrieval import Retriever
 from service.settings import Settings
 from service.web.metrics import Metrics
 from service.web.session import PageSessions
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.strategies import MovingWindowRateLimiter
+
+
+@dataclass(frozen=True)
+class RateLimiter:
+    """A moving-window strategy and the limits it enforces; with Redis, every replica counts
+    against the same windows."""
+
+    strategy: MovingWindowRateLimiter
+    limits: list[RateLimitItem]
+
+
+@dataclass
+class AccessToken:
+    """A chat platform's access token, and when to fetch the next one (time.monotonic())."""
+
+    token: str | None = None
+    expires_at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one refresh at a time
+
+    def clear(self) -> None:
+        self.token, self.expires_at = None, 0.0
 
 
 class AppState:
@@ -38,12 +66,11 @@ class AppState:
         )
         self.metrics.watch_embedder(lambda: self.retriever.embedder if self.retriever else None)
         self.http: httpx.AsyncClient | None = None  # calls to chat platform APIs
-        self.channels: dict[str, Any] = {}  # per-platform runtime state (cached tokens)
-        # (limits strategy, parsed limits); with Redis, every replica counts against the same.
+        self.tokens: defaultdict[str, AccessToken] = defaultdict(AccessToken)  # per platform
         self.limiter = _limiter(settings.rate_limit, settings.redis_url)
         self._chat: Chat | None = None
         self.sessions: PageSessions | None = None
-        self.page_limiter: tuple[Any, list[Any]] | None = None
+        self.page_limiter: RateLimiter | None = None
         if settings.page_public and settings.api_key_list:
             keys = [*settings.api_key_list, settings.admin_key]
             self.sessions = PageSessions(keys, settings.conversation_ttl)
@@ -74,7 +101,7 @@ class AppState:
         self.metrics.entries.set(len(retriever.entry_ids))
 
 
-def _limiter(spec: str, redis_url: str) -> tuple[Any, list[Any]] | None:
+def _limiter(spec: str, redis_url: str) -> RateLimiter | None:
     if not spec:
         return None
     from limits import parse_many
@@ -82,7 +109,7 @@ def _limiter(spec: str, redis_url: str) -> tuple[Any, list[Any]] | None:
     from limits.strategies import MovingWindowRateLimiter
 
     storage = storage_from_string(redis_url or "memory://")
-    return MovingWindowRateLimiter(storage), parse_many(spec)
+    return RateLimiter(MovingWindowRateLimiter(storage), parse_many(spec))
 
 
 def app_state(request: Request) -> AppState:

@@ -8,7 +8,6 @@ Replies use a tenant access token, fetched with the app's id and secret and cach
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 
+from service.settings import Settings
 from service.web import jsonbody
 from service.web.channels import common, rendering
 from service.web.state import AppState, app_state
@@ -57,7 +57,7 @@ def signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
     return hashlib.sha256((timestamp + nonce + encrypt_key).encode() + body).hexdigest()
 
 
-def _payload(request: Request, body: bytes, settings: Any) -> dict[str, Any]:
+def _payload(request: Request, body: bytes, settings: Settings) -> dict[str, Any]:
     """The event, decrypted when an Encrypt Key is set, once it is known to be Feishu's."""
     key = settings.feishu_encrypt_key
     signed = request.headers.get("X-Lark-Signature", "")
@@ -154,7 +154,7 @@ async def _answer(state: AppState, message: dict[str, Any]) -> None:
         accepted=lambda body: body.get("code") == 0,
     )
     if replied is None:
-        _tokens(state).clear()  # perhaps revoked: fetch a fresh one next time
+        state.tokens[PLATFORM].clear()  # perhaps revoked: fetch a fresh one next time
     common.count(state, PLATFORM, "answered" if replied else "failed")
 
 
@@ -165,27 +165,8 @@ async def _reply_text(state: AppState, question: str, conversation: str) -> tupl
     return rendering.markdown(reply, state.settings.public_url, POST_LIMIT), reply.language
 
 
-class TokenCache:
-    """The tenant access token, refreshed five minutes before Feishu says it expires."""
-
-    def __init__(self) -> None:
-        self.token: str | None = None
-        self.expires_at = 0.0
-        self.lock = asyncio.Lock()
-
-    def clear(self) -> None:
-        self.token, self.expires_at = None, 0.0
-
-
-def _tokens(state: AppState) -> TokenCache:
-    cache = state.channels.get(PLATFORM)
-    if not isinstance(cache, TokenCache):
-        cache = state.channels[PLATFORM] = TokenCache()
-    return cache
-
-
 async def tenant_token(state: AppState) -> str | None:
-    cache = _tokens(state)
+    cache = state.tokens[PLATFORM]
     async with cache.lock:
         if cache.token and time.monotonic() < cache.expires_at:
             return cache.token
