@@ -209,12 +209,26 @@ def _citations(hits: list[Hit]) -> list[Citation]:
     ]
 
 
+# Inline Markdown, replaced by its text: `code`, **strong** or __strong__, *em* or _em_ (not
+# the underscores inside mem_limit), and [text](url).
+_MARKS = re.compile(
+    r"`([^`]+)`|\*\*(.+?)\*\*|(?<!\w)__(.+?)__(?!\w)|(?<![\w*])\*(?!\s)([^*]+?)(?<!\s)\*(?![\w*])"
+    r"|(?<!\w)_(?!\s)([^_]+?)(?<!\s)_(?!\w)|\[([^\]]+)\]\([^)\s]+\)"
+)
+# Marks that open a line: headings, quotes, list bullets.
+_LINE_MARKS = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-+*][ \t]+)", re.MULTILINE)
+
+
 @functools.lru_cache(maxsize=4096)  # the same few hundred passages, cited again and again
 def snippet(markdown: str, limit: int = SNIPPET_CHARS) -> str:
-    """The start of an answer as plain text: code blocks and Markdown marks removed."""
+    """The start of an answer as plain text: code blocks, tables and Markdown marks removed,
+    the text itself kept (``mem_limit``, ``<registry-host>`` and ``a > b`` stay as written)."""
     plain = re.sub(r"```.*?```", " ", markdown, flags=re.DOTALL)
     plain = re.sub(r"^\s*\|.*$", " ", plain, flags=re.MULTILINE)  # tables
-    plain = re.sub(r"[*_`#>]+", "", plain)
-    plain = re.sub(r"^\s*[-+]\s+", "", plain, flags=re.MULTILINE)
+    for _ in range(3):  # marks inside marks: **`docker save`**
+        plain, marked = _MARKS.subn(lambda m: next(g for g in m.groups() if g is not None), plain)
+        if not marked:
+            break
+    plain = _LINE_MARKS.sub("", plain)
     plain = " ".join(plain.split())
     return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"

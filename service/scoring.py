@@ -43,6 +43,11 @@ class Scoring:
     follow_up_slack: float = 0.05
     # Earlier turns searched with a follow-up, at most: the thread's question and its follow-ups.
     max_joined: int = 3
+    # /search lists only entries whose fused ranking score reaches this: keyboard noise and
+    # questions from other fields (asdfghjkl, "weather tomorrow") top out near 6 with the
+    # fitted ranking, the weakest one-word Docker search seen (oom) starts at 17.5. Checked
+    # against the real index in tests/test_quality.py.
+    search_floor: float = 8.0
 
 
 SCORING = Scoring()

@@ -80,6 +80,18 @@ def test_self_contained_question_ignores_history(fake_retriever: Retriever) -> N
     assert [c.id for c in later.citations] == [c.id for c in fresh.citations]
 
 
+def test_snippet_keeps_the_text_that_looks_like_markup() -> None:
+    text = (
+        "Set `mem_limit` and **no_new_privs** in <registry-host>/app when a > b.\n\n"
+        "> A quote, *stressed* and _underlined_, see [the docs](https://docs.docker.com/).\n"
+        "# Heading\n* bullet 2 * 3"
+    )
+    assert snippet(text) == (
+        "Set mem_limit and no_new_privs in <registry-host>/app when a > b. A quote, stressed "
+        "and underlined, see the docs. Heading bullet 2 * 3"
+    )
+
+
 def test_snippet_drops_tables() -> None:
     assert (
         snippet("Codes:\n\n| Code | Meaning |\n|---|---|\n| 0 | ok |\n\nAfter.") == "Codes: After."

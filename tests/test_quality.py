@@ -141,3 +141,36 @@ def test_follow_up_keeps_the_conversation(
 ) -> None:
     result = answer(real_retriever, question, history=history)
     assert result.answered and result.citations[0].topic == topic
+
+
+@pytest.mark.slow
+def test_search_says_no_results_to_noise_and_finds_real_searches(
+    real_retriever: Retriever, tmp_path: Path
+) -> None:
+    """GET /search on the real index: keyboard noise and other fields list nothing; one-word
+    Docker searches in both languages list their entry first."""
+    from fastapi.testclient import TestClient
+
+    from service.settings import Settings
+    from service.web import create_app
+
+    settings = Settings(data_dir=tmp_path / "data", index_dir=tmp_path / "unused")
+    with TestClient(create_app(settings, retriever=real_retriever)) as client:
+
+        def found(q: str) -> list[str]:
+            reply = client.get("/search", params={"q": q, "k": 10})
+            assert reply.status_code == 200, reply.text
+            return [r["id"] for r in reply.json()["results"]]
+
+        for noise in ("asdfghjkl", "qwerty", "weather tomorrow", "zzzz", "how to cook rice"):
+            assert found(noise) == [], noise
+        for q, entry in (
+            ("exit code 137", "exit-codes"),
+            ("oom", "oom-killed"),
+            ("dangling", "dangling-images"),
+            ("timezone", "timezone-tzdata"),
+            ("退出码", "exit-codes"),
+            ("导出镜像", "save-vs-export"),
+        ):
+            assert found(q)[:1] == [entry], q
+        assert len(found("docker save")) == 10

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from service import text
 from service.answer import snippet
 from service.corpus import Topic
+from service.scoring import SCORING
 from service.text import Language
 from service.web.jsonbody import StrictJSONRoute
 from service.web.schemas import MAX_MESSAGE_CHARS, SearchResponse, SearchResult
@@ -31,9 +32,8 @@ def search(
 ) -> SearchResponse:
     """The entries that best match `q`, best first; `language` picks the passages' language."""
     language = language or text.detect_language(q)
-    hits = [
-        h for h in retriever.search(q, k=k, topic=topic or None, language=language) if h.fused > 0
-    ]
+    found = retriever.search(q, k=k, topic=topic or None, language=language)
+    hits = [h for h in found if h.fused >= SCORING.search_floor]
     return SearchResponse(
         query=q,
         results=[
