@@ -270,7 +270,8 @@ def suggest(
     limit: Annotated[int, typer.Option(min=1, help="How many groups to show.")] = 20,
 ) -> None:
     """List what curators should look at: refused and low-confidence questions and thumbs-down
-    answers from DOCKFAQ_DATA_DIR (or Redis), grouped by similarity, most frequent first.
+    answers from DOCKFAQ_DATA_DIR (or Redis), grouped by similarity, most frequent first; then
+    the FAQ entries readers voted unhelpful on the page.
 
     Example: dockfaq suggest --limit 10
     """
@@ -283,17 +284,23 @@ def suggest(
             settings.data_dir, settings.redis_url, settings.conversation_ttl
         )
         items = suggestions.candidates(store, ranking.threshold(settings.confidence_threshold))
+        unhelpful = suggestions.unhelpful_entries(store)
         store.close()
-        if not items:
+        if not items and not unhelpful:
             typer.echo("nothing to review: no refused, low-confidence or thumbs-down questions")
             return
-        groups = suggestions.group(items, engine.embedder(settings))
+        groups = suggestions.group(items, engine.embedder(settings)) if items else []
     except DockfaqError as exc:
         _fail(str(exc))
-        return
     for n, g in enumerate(groups[:limit], start=1):
         reasons = ", ".join(f"{count} {reason}" for reason, count in g.reasons.most_common())
         answered = ", ".join(e for e, _ in g.entries.most_common(2)) or "-"
         typer.echo(f"{n}. {g.size} question(s) ({reasons}); answered with: {answered}")
         for question in list(dict.fromkeys(g.questions))[:3]:
             typer.echo(f"     {printable(question)}")
+    if unhelpful:
+        typer.echo("FAQ entries readers found unhelpful (the page's 'Was this helpful?'):")
+    for votes in unhelpful[:limit]:
+        typer.echo(f"  {votes.entry_id}: {votes.down} down, {votes.up} up")
+        for comment in votes.comments[:3]:
+            typer.echo(f"     {printable(comment)}")

@@ -46,6 +46,16 @@ class Feedback:
     created_at: float
 
 
+@dataclass(frozen=True)
+class EntryVote:
+    """ "Was this helpful?" on a FAQ entry's page: every vote is kept."""
+
+    entry_id: str
+    rating: str  # "up" | "down"
+    comment: str | None
+    created_at: float
+
+
 class ConversationStore(Protocol):
     """Where turns and feedback live; every implementation behaves the same."""
 
@@ -64,6 +74,10 @@ class ConversationStore(Protocol):
         ...
 
     def feedback(self) -> list[Feedback]: ...
+
+    def add_entry_vote(self, vote: EntryVote) -> None: ...
+
+    def entry_votes(self) -> list[EntryVote]: ...
 
     def claim(self, key: str, ttl_seconds: int) -> bool:
         """True for the first caller to claim ``key`` within ``ttl_seconds``, False after.
@@ -109,6 +123,13 @@ CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation_id, seq)
 CREATE TABLE IF NOT EXISTS feedback (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id TEXT NOT NULL,
+    rating TEXT NOT NULL,
+    comment TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entry_votes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id TEXT NOT NULL,
     rating TEXT NOT NULL,
     comment TEXT,
     created_at REAL NOT NULL
@@ -236,6 +257,25 @@ class SQLiteStore:
             ).fetchall()
         return [Feedback(*row) for row in rows]
 
+    def add_entry_vote(self, vote: EntryVote) -> None:
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=FULL")  # like feedback: synced to disk
+            try:
+                self._db.execute(
+                    "INSERT INTO entry_votes (entry_id, rating, comment, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    astuple(vote),
+                )
+            finally:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def entry_votes(self) -> list[EntryVote]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT entry_id, rating, comment, created_at FROM entry_votes ORDER BY seq"
+            ).fetchall()
+        return [EntryVote(*row) for row in rows]
+
     def claim(self, key: str, ttl_seconds: int) -> bool:
         moment = now()
         with self._lock:
@@ -308,6 +348,13 @@ class RedisStore:
         records += list(self._redis.hvals("dockfaq:votes"))
         votes = [Feedback(**json.loads(r)) for r in records]
         return sorted(votes, key=lambda vote: vote.created_at)
+
+    def add_entry_vote(self, vote: EntryVote) -> None:
+        self._redis.rpush("dockfaq:entry-votes", json.dumps(asdict(vote), ensure_ascii=False))
+
+    def entry_votes(self) -> list[EntryVote]:
+        records = self._redis.lrange("dockfaq:entry-votes", 0, -1)
+        return [EntryVote(**json.loads(r)) for r in records]
 
     def claim(self, key: str, ttl_seconds: int) -> bool:
         return bool(self._redis.set(f"dockfaq:claim:{key}", "1", nx=True, ex=ttl_seconds))

@@ -1,4 +1,5 @@
-"""What curators should look at: refused, low-confidence and thumbs-down questions, grouped."""
+"""What curators should look at: refused, low-confidence and thumbs-down questions, grouped;
+and the FAQ entries readers voted unhelpful."""
 
 from __future__ import annotations
 
@@ -44,6 +45,30 @@ def candidates(store: ConversationStore, threshold: float) -> list[tuple[Turn, s
         elif turn.confidence < threshold + LOW_MARGIN:
             picked.append((turn, "low confidence"))
     return picked
+
+
+@dataclass
+class EntryVotes:
+    """The page's "Was this helpful?" votes on one entry."""
+
+    entry_id: str
+    up: int = 0
+    down: int = 0
+    comments: list[str] = field(default_factory=list)  # the down votes' comments
+
+
+def unhelpful_entries(store: ConversationStore) -> list[EntryVotes]:
+    """Entries with at least one down vote, the most down votes first."""
+    tally: dict[str, EntryVotes] = {}
+    for vote in store.entry_votes():
+        votes = tally.setdefault(vote.entry_id, EntryVotes(vote.entry_id))
+        if vote.rating == "up":
+            votes.up += 1
+        else:
+            votes.down += 1
+            if vote.comment:
+                votes.comments.append(vote.comment)
+    return sorted((v for v in tally.values() if v.down), key=lambda v: (-v.down, v.up))
 
 
 def group(items: list[tuple[Turn, str]], embedder: Embedder) -> list[Group]:

@@ -7,6 +7,7 @@ import pytest
 
 from service.conversations import (
     ConversationStore,
+    EntryVote,
     Feedback,
     RedisStore,
     SQLiteStore,
@@ -40,6 +41,12 @@ def _exercise(store: ConversationStore) -> None:
     votes = {f.message_id: (f.rating, f.comment) for f in store.feedback()}
     assert votes["m2"] == ("up", "changed my mind") and votes["m3"] == ("up", None)
     assert [f.message_id for f in store.feedback()].count("m2") == 1
+    store.add_entry_vote(EntryVote("exit-codes", "down", "no 137", 4.0))
+    store.add_entry_vote(EntryVote("exit-codes", "up", None, 5.0))  # every vote is kept
+    assert store.entry_votes()[-2:] == [
+        EntryVote("exit-codes", "down", "no 137", 4.0),
+        EntryVote("exit-codes", "up", None, 5.0),
+    ]
     owned = Turn(
         "m50", "c3", "q", "zh", True, 0.9, "e", "t", 50.0, "k" * 32, "答案 [1]", '[{"n": 1}]'
     )
@@ -57,6 +64,7 @@ def test_sqlite_store(tmp_path: Path) -> None:
     store.close()
     again = SQLiteStore(tmp_path / "db.sqlite3")
     assert len(again.history("c1", limit=100)) == 7 and len(again.feedback()) == 2
+    assert len(again.entry_votes()) == 2
     again.close()
 
 

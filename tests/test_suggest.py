@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from service import engine
 from service.cli import app
-from service.conversations import Feedback, SQLiteStore, Turn
+from service.conversations import EntryVote, Feedback, SQLiteStore, Turn
 from service.suggest import candidates, group
 from tests.conftest import FakeEmbedder
 
@@ -70,6 +70,30 @@ def test_suggest_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     first = result.output.splitlines()[0]
     assert first.startswith("1. 3 question(s) (3 refused)")
     assert "thumbs down" in result.output
+
+
+def test_suggest_lists_entries_voted_unhelpful(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "dockfaq.sqlite3")
+    for entry_id, rating, comment in [
+        ("exit-codes", "down", "137 is not explained"),
+        ("exit-codes", "down", None),
+        ("exit-codes", "up", None),
+        ("save-vs-export", "up", "clear"),
+        ("oom-killed", "down", None),
+    ]:
+        store.add_entry_vote(EntryVote(entry_id, rating, comment, 1.0))
+    store.close()
+    monkeypatch.setenv("DOCKFAQ_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["suggest"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1:] == [
+        "  exit-codes: 2 down, 1 up",
+        "     137 is not explained",
+        "  oom-killed: 1 down, 0 up",
+    ]
 
 
 def test_suggest_with_nothing_to_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -113,6 +113,16 @@ class FeedbackResponse(BaseModel):
     message_id: str
 
 
+class EntryVoteRequest(BaseModel):
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+
+
+class EntryVoteResponse(BaseModel):
+    status: Literal["recorded"]
+    entry_id: str
+
+
 class OpenAIMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, object]] | None = None

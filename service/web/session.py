@@ -23,7 +23,15 @@ from starlette.responses import Response
 
 COOKIE = "dockfaq_session"
 # The routes a page session may call (route templates): what the page itself uses.
-ROUTES = frozenset({"/chat/stream", "/search", "/feedback", "/conversations/{conversation_id}"})
+ROUTES = frozenset(
+    {
+        "/chat/stream",
+        "/search",
+        "/feedback",
+        "/entries/{entry_id}/feedback",
+        "/conversations/{conversation_id}",
+    }
+)
 # A cookie older than this is re-signed (same session) when the page is loaded again.
 REFRESH_AFTER = 86400
 _ID_CHARS = 32

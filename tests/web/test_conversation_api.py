@@ -56,6 +56,24 @@ def test_feedback(client: TestClient) -> None:
     assert bad.status_code == 422
 
 
+def test_entry_feedback(client: TestClient) -> None:
+    reply = client.post("/entries/exit-codes/feedback", json={"rating": "down", "comment": "137?"})
+    assert reply.status_code == 201, reply.text
+    assert reply.json() == {"status": "recorded", "entry_id": "exit-codes"}
+    again = client.post("/entries/exit-codes/feedback", json={"rating": "up"})
+    assert again.status_code == 201
+    votes = client.app.state.dockfaq.store.entry_votes()
+    assert [(v.entry_id, v.rating, v.comment) for v in votes] == [
+        ("exit-codes", "down", "137?"),
+        ("exit-codes", "up", None),
+    ]
+    unknown = client.post("/entries/no-such-entry/feedback", json={"rating": "up"})
+    assert unknown.status_code == 404 and "no-such-entry" in unknown.json()["detail"]
+    for body in ({"rating": "meh"}, {}, {"rating": "up", "comment": "x" * 2001}):
+        assert client.post("/entries/exit-codes/feedback", json=body).status_code == 422
+    assert len(client.app.state.dockfaq.store.entry_votes()) == 2
+
+
 def test_stream_sends_meta_deltas_done(client: TestClient) -> None:
     response = client.post("/chat/stream", json={"message": "docker中镜像和容器的区别"})
     assert response.status_code == 200

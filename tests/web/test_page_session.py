@@ -77,6 +77,8 @@ def test_a_session_is_accepted_by_the_page_routes_only(
         assert client.get("/search", params={"q": "docker save"}).status_code == 200
         vote = {"message_id": done["message_id"], "rating": "up"}
         assert client.post("/feedback", json=vote).status_code == 201
+        entry_vote = client.post("/entries/exit-codes/feedback", json={"rating": "up"})
+        assert entry_vote.status_code == 201
         turns = client.get(f"/conversations/{done['conversation_id']}").json()["turns"]
         assert [t["question"] for t in turns] == [ASK["message"], "and docker load?"]
         # Everything else still needs a key.

@@ -330,6 +330,9 @@ def test_a_conversation_belongs_to_the_key_that_started_it(
         vote = {"message_id": mid, "rating": "down"}
         assert client.post("/feedback", json=vote, headers=as_bob).status_code == 404
         assert client.post("/feedback", json=vote).status_code == 401  # no key at all
+        up = {"rating": "up"}
+        assert client.post("/entries/exit-codes/feedback", json=up).status_code == 401
+        assert client.get("/entries/exit-codes").status_code == 200  # reading stays open
         turns = client.get(f"/conversations/{cid}", headers=as_alice).json()["turns"]
         assert [t["question"] for t in turns] == ["docker save", "and docker load?"]
         # Alice votes twice: the second vote replaces the first.
