@@ -158,6 +158,11 @@ def search_in_context(
         # wins when it is about as sure; "do containers have their own kernel?" keeps its own.
         enough = max(threshold, alone[0].confidence - SCORING.follow_up_slack)
         return joined if joined[0].confidence >= enough else alone
+    if alone and len(text.tokenize(question)) > SCORING.standalone_tokens:
+        # Not sure alone, but long enough to stand alone and not worded as a follow-up: joined
+        # with the previous question, it would answer that one ("how do I make two containers
+        # talk without compose" after "image vs container" got compose-rebuild).
+        return alone
     return joined if not alone or joined[0].confidence > alone[0].confidence else alone
 
 

