@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -234,21 +235,15 @@ class SQLiteStore:
         return (_turn(row) for row in rows)
 
     def add_feedback(self, feedback: Feedback) -> None:
-        with self._lock:
-            self._db.execute("PRAGMA synchronous=FULL")  # rare and precious: synced to disk
-            try:
-                with self._db:  # one transaction: the old vote goes only if the new one lands
-                    self._db.execute("BEGIN")
-                    self._db.execute(
-                        "DELETE FROM feedback WHERE message_id = ?", (feedback.message_id,)
-                    )
-                    self._db.execute(
-                        "INSERT INTO feedback (message_id, rating, comment, created_at) "
-                        "VALUES (?, ?, ?, ?)",
-                        astuple(feedback),
-                    )
-            finally:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+        # One transaction: the old vote goes only if the new one lands.
+        with self._lock, self._synced(), self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM feedback WHERE message_id = ?", (feedback.message_id,))
+            self._db.execute(
+                "INSERT INTO feedback (message_id, rating, comment, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                astuple(feedback),
+            )
 
     def feedback(self) -> list[Feedback]:
         with self._lock:
@@ -258,16 +253,22 @@ class SQLiteStore:
         return [Feedback(*row) for row in rows]
 
     def add_entry_vote(self, vote: EntryVote) -> None:
-        with self._lock:
-            self._db.execute("PRAGMA synchronous=FULL")  # like feedback: synced to disk
-            try:
-                self._db.execute(
-                    "INSERT INTO entry_votes (entry_id, rating, comment, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    astuple(vote),
-                )
-            finally:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._lock, self._synced():
+            self._db.execute(
+                "INSERT INTO entry_votes (entry_id, rating, comment, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                astuple(vote),
+            )
+
+    @contextlib.contextmanager
+    def _synced(self) -> Iterator[None]:
+        """Votes are rare and precious: written with FULL, synced to disk before they return
+        (turns keep NORMAL)."""
+        self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=NORMAL")
 
     def entry_votes(self) -> list[EntryVote]:
         with self._lock:
