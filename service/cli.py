@@ -77,17 +77,12 @@ def build(
     """
     from tqdm import tqdm
 
-    from service import corpus, engine, store
+    from service import corpus, engine
 
     settings = _settings()
     try:
         if if_stale:
-            reason = store.stale_reason(
-                settings.corpus_dir,
-                settings.index_dir,
-                settings.embedding_model,
-                engine.precision(settings),
-            )
+            reason = engine.stale_reason(settings)
             if reason is None:
                 typer.echo(f"index in {settings.index_dir} is up to date")
                 return

@@ -89,6 +89,14 @@ def reopen(settings: Settings, current: Retriever) -> Retriever:
     return Retriever(store.load(settings.index_dir, model), model, cache_size=settings.cache_size)
 
 
+def stale_reason(settings: Settings) -> str | None:
+    """Why the index must be built again for these settings (none yet, another corpus, model
+    or encoder precision), or None when it is current."""
+    return store.stale_reason(
+        settings.corpus_dir, settings.index_dir, settings.embedding_model, precision(settings)
+    )
+
+
 def check_index(settings: Settings) -> bool:
     """Cheap start-up check (no model load): False when no index exists yet.
 

@@ -214,6 +214,31 @@ def test_sighup_reloads_the_index(tmp_path: Path, real_index_dir: Path) -> None:
         stop_server(process)
 
 
+def test_an_index_of_another_corpus_is_rebuilt_before_serving(
+    tmp_path: Path, real_index_dir: Path
+) -> None:
+    """An upgraded image (or an edited corpus) next to the index of the old corpus: the server
+    rebuilds before it serves, and says so."""
+    import json
+
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus_dir)
+    entry = corpus_dir / "non-root" / "user-flag.md"
+    entry.write_text(entry.read_text().replace("## en\n", "## en\nFrom the new corpus.\n", 1))
+    env = server_env_for(tmp_path, corpus_dir)
+    shutil.copytree(real_index_dir, env["DOCKFAQ_INDEX_DIR"])
+    old = json.loads((real_index_dir / "manifest.json").read_text())["index_version"]
+    process, base = start_server(env, tmp_path / "server.log")
+    try:
+        assert httpx.get(f"{base}/readyz", timeout=5).json()["index_version"] != old
+        answer = httpx.get(f"{base}/entries/user-flag", timeout=5).json()["answer"]["en"]
+        assert answer.startswith("From the new corpus.")
+    finally:
+        stop_server(process)
+    log = (tmp_path / "server.log").read_text()
+    assert "rebuilding the index" in log and "the corpus in" in log
+
+
 def test_reloads_leave_the_server_as_small_as_before(tmp_path: Path, real_index_dir: Path) -> None:
     """The build (PyTorch, the ONNX export, embedding the corpus) runs in a child process: in
     the server it took RSS from about 310 MB to 2.15 GB for good."""

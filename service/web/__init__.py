@@ -24,6 +24,7 @@ from service.errors import (
     NotReady,
     UnknownConversation,
 )
+from service.rebuild import build_in_child
 from service.retrieval import Retriever
 from service.settings import Settings
 from service.web import headers
@@ -171,12 +172,32 @@ def _reload_on_sighup(state: AppState) -> None:
 
 def _load(state: AppState) -> None:
     try:
+        _bring_index_up_to_date(state.settings)
         retriever = engine.open_retriever(state.settings, serving=True)
         state.set_retriever(retriever)
         log.info("index %s loaded", retriever.version)
     except DockfaqError as exc:
         state.load_error = str(exc)
         log.error("cannot load the index: %s", exc)
+
+
+def _bring_index_up_to_date(settings: Settings) -> None:
+    """Serve the index of this corpus and these settings: one built from another corpus (an
+    upgraded image, an edited corpus) or for another encoder is rebuilt first, in a child
+    process, and swapped in atomically. If that fails, the previous index serves and the log
+    says why. (With no index at all, open_retriever builds one.)"""
+    if not engine.check_index(settings):
+        return
+    reason = engine.stale_reason(settings)
+    if reason is None:
+        return
+    log.warning("rebuilding the index in %s before serving: %s", settings.index_dir, reason)
+    try:
+        build_in_child(settings)
+    except DockfaqError as exc:
+        log.error("the rebuild failed, the previous index serves: %s", exc)
+        return
+    log.info("index rebuilt from %s", settings.corpus_dir)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
