@@ -1,1 +1,0 @@
-"""The HTTP API's routes, one module per resource; each calls the domain, none imports another."""
