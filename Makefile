@@ -11,7 +11,7 @@ AXE := .cache/axe.min.js
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint build clean system-deps
+.PHONY: run test test-fast lint build clean system-deps image bundle base-image wheels
 
 run: $(VENV)/.installed
 	$(BIN)/dockfaq build --if-stale
@@ -28,9 +28,10 @@ test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow" -n auto
 
 # Real programs the tests start themselves (Debian packages): redis-server for shared
-# conversations, nginx for the scale-out test; chromium + chromedriver (and CJK and emoji fonts for readable screenshots)
-# for the browser test.
-SYSTEM_PACKAGES := redis-server nginx chromium chromium-driver fonts-wqy-zenhei fonts-noto-color-emoji
+# conversations, nginx for the scale-out test; chromium + chromedriver (and CJK and emoji fonts
+# for readable screenshots) for the browser test.
+SYSTEM_PACKAGES := redis-server nginx chromium chromium-driver fonts-wqy-zenhei \
+                   fonts-noto-color-emoji
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -53,6 +54,48 @@ $(AXE):
 
 build: $(VENV)/.installed
 	$(BIN)/dockfaq build
+
+# ---- The image: `make image` (online: python:3.11-slim and PyPI) or `make image OFFLINE=1`
+# (no registry: a base image made from Debian's packages, every wheel from ./wheelhouse).
+# `make bundle` writes dist/: the image as a tar (docker save), the compose file and
+# INSTALL-offline.md, for a site with no registry.
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE      := dockfaq:$(VERSION)
+OFFLINE    ?= 0
+BASE_IMAGE ?= dockfaq-base:bookworm
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+
+image:
+ifeq ($(OFFLINE),1)
+	$(MAKE) --no-print-directory base-image wheels
+	docker build --build-arg BASE=$(BASE_IMAGE) --build-arg OFFLINE=1 -t $(IMAGE) -t dockfaq:latest .
+else
+	docker build -t $(IMAGE) -t dockfaq:latest .
+endif
+	@docker image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
+
+# Every wheel the image installs (torch's CPU build included), from this machine's indexes.
+# Debian 12's Python is 3.11.2, where redis also needs async-timeout (only before 3.11.3):
+# pip on a newer 3.11 would leave it out.
+wheels: | $(BIN)/python
+	$(PIP) wheel -w wheelhouse torch==2.13.0 setuptools wheel "async-timeout>=4.0.3" .
+
+# python3 3.11 on Debian 12, from Debian's packages: debootstrap, then docker import.
+base-image:
+	@docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || { \
+	  rootfs=$$(mktemp -d) && \
+	  $(SUDO) debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+	    bookworm $$rootfs $(DEBIAN_MIRROR) >/dev/null && \
+	  $(SUDO) rm -rf $$rootfs/var/cache/apt/archives/*.deb $$rootfs/var/lib/apt/lists/* && \
+	  $(SUDO) chmod 755 $$rootfs && \
+	  $(SUDO) tar -C $$rootfs -c . | docker import - $(BASE_IMAGE) && \
+	  $(SUDO) rm -rf $$rootfs; }
+
+bundle: image
+	mkdir -p dist
+	docker save -o dist/dockfaq-$(VERSION).tar $(IMAGE) dockfaq:latest
+	cp deploy/INSTALL-offline.md docker-compose.yml dist/
+	@ls -l dist
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "dockfaq needs Python 3.11"'
