@@ -77,8 +77,11 @@ endif
 # Every wheel the image installs (torch's CPU build included), from this machine's indexes.
 # Debian 12's Python is 3.11.2, where redis also needs async-timeout (only before 3.11.3):
 # pip on a newer 3.11 would leave it out.
+# dockfaq's own wheel is left out: the image installs it from the sources, and a wheel built
+# anew each time (new bytes) would invalidate the cached install layer on every build.
 wheels: | $(BIN)/python
 	$(PIP) wheel -w wheelhouse torch==2.13.0 setuptools wheel "async-timeout>=4.0.3" .
+	rm -f wheelhouse/dockfaq-*.whl
 
 # python3 3.11 on Debian 12, from Debian's packages: debootstrap, then docker import.
 base-image:
