@@ -29,9 +29,10 @@ test-fast: $(VENV)/.installed-dev
 
 # Real programs the tests start themselves (Debian packages): redis-server for shared
 # conversations, nginx for the scale-out test; chromium + chromedriver (and CJK and emoji fonts
-# for readable screenshots) for the browser test.
+# for readable screenshots) for the browser test; the Docker engine, Compose v1 and debootstrap
+# for the container tests (tests/docker_engine.py starts dockerd as root, state in .cache/docker).
 SYSTEM_PACKAGES := redis-server nginx chromium chromium-driver fonts-wqy-zenhei \
-                   fonts-noto-color-emoji
+                   fonts-noto-color-emoji docker.io docker-compose debootstrap
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

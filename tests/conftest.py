@@ -223,3 +223,30 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[
 def stop_server(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     process.wait(timeout=30)
+
+
+# ---- The container tests (tests/test_containers.py) build images for minutes: the build starts
+# as soon as they are collected and runs beside the other tests, and they run last.
+
+
+def _in_containers(item: pytest.Item) -> bool:
+    return item.path.name == "test_containers.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_in_containers)  # stable: the others keep their order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(_in_containers(item) for item in session.items):
+        from tests.docker_engine import ENGINE
+
+        ENGINE.start()
+        if not ENGINE.unavailable:
+            ENGINE.build_in_background()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.docker_engine import ENGINE
+
+    ENGINE.stop()

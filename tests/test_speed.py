@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -283,3 +286,25 @@ def test_serving_and_eval_use_the_onnx_encoder_unless_told_not_to(real_index_dir
     assert isinstance(engine.open_retriever(settings).embedder, OnnxEmbedder)
     for retriever in (served, plain):
         retriever.embedder.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_the_encoder_sends_no_telemetry(real_index_dir: Path, tmp_path: Path) -> None:
+    """ONNX Runtime's telemetry writes a device id under $HOME/.cache/Microsoft before any
+    upload: with dockfaq's default there is none, and the process exits at once."""
+    script = (
+        "import sys; from service.embedding import OnnxEmbedder; "
+        "OnnxEmbedder(__import__('pathlib').Path(sys.argv[1])).encode(['docker save'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env["HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(real_index_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "telemetry" not in done.stderr
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
