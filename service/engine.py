@@ -16,7 +16,7 @@ from service.embedding import (
     SentenceTransformerEmbedder,
     onnx_available,
 )
-from service.errors import IndexNotBuilt
+from service.errors import ConfigError, IndexNotBuilt
 from service.retrieval import Fusion, Retriever
 from service.settings import HNSW_ABOVE, EncoderKind, Settings
 
@@ -24,7 +24,20 @@ log = logging.getLogger(__name__)
 
 
 def embedder(settings: Settings) -> Embedder:
-    return SentenceTransformerEmbedder(settings.embedding_model)
+    """The model that builds the index: the PyTorch model; where PyTorch is not installed (the
+    container image leaves it out), the exported encoder the current index carries, when it is
+    of the same model, embeds the new index (a rebuild keeps its encoder)."""
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        return SentenceTransformerEmbedder(settings.embedding_model)
+    if settings.exported_encoder and onnx_available(settings.index_dir):
+        current = OnnxEmbedder(settings.index_dir)
+        if (current.name, current.precision) == (settings.embedding_model, precision(settings)):
+            return current
+    raise ConfigError(
+        f"building the index needs PyTorch and sentence-transformers, or an exported encoder of "
+        f"{settings.embedding_model} in {settings.index_dir}; neither is here (install dockfaq "
+        f"with its dependencies, e.g. `make run`, or build the index where they are)"
+    )
 
 
 def build(

@@ -31,6 +31,16 @@ SERVICES_IMAGE = "dockfaq-test-services:bookworm"  # redis-server and nginx, fro
 UPGRADE_IMAGE = "dockfaq:upgrade-test"
 UPGRADE_ENTRY = "quux-layer-compressor"
 UPGRADE_QUESTION = "How do I pick the right quux compressor for docker layers?"
+UPGRADE_FIELDS = {
+    "id": UPGRADE_ENTRY,
+    "topic": "image-registry",
+    "title_en": "Picking the quux compressor for layers",
+    "title_zh": "为镜像层选择 quux 压缩器",
+    "question_en": UPGRADE_QUESTION,
+    "question_zh": "怎么为 docker 镜像层选择 quux 压缩器？",
+    "answer_en": "Use the quux compressor only for layers you push to your own registry.",
+    "answer_zh": "只有推送到自己的仓库的镜像层才使用 quux 压缩器。",
+}
 
 
 def _env() -> dict[str, str]:
@@ -152,7 +162,7 @@ class Engine:
     def _build_upgrade(self, log: TextIO) -> None:
         """The build context with one more corpus entry, built like `make image OFFLINE=1`:
         every layer but the corpus's and the index's comes from the build cache."""
-        from tests.conftest import entry_text
+        from tests.conftest import write_entry
 
         started = time.monotonic()
         context = Path(tempfile.mkdtemp(prefix="upgrade-context-"))
@@ -164,19 +174,7 @@ class Engine:
                     ROOT / name, context / name, ignore=shutil.ignore_patterns("__pycache__")
                 )
             shutil.copytree(ROOT / "wheelhouse", context / "wheelhouse", copy_function=_link)
-            (context / "corpus" / "image-registry" / f"{UPGRADE_ENTRY}.md").write_text(
-                entry_text(
-                    id=UPGRADE_ENTRY,
-                    topic="image-registry",
-                    title_en="Picking the quux compressor for layers",
-                    title_zh="为镜像层选择 quux 压缩器",
-                    question_en=UPGRADE_QUESTION,
-                    question_zh="怎么为 docker 镜像层选择 quux 压缩器？",
-                    answer_en="Use the quux compressor only for layers you push to your own "
-                    "registry.",
-                    answer_zh="只有推送到自己的仓库的镜像层才使用 quux 压缩器。",
-                )
-            )
+            write_entry(context / "corpus", **UPGRADE_FIELDS)
             subprocess.run(
                 [
                     "docker",

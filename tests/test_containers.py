@@ -5,6 +5,7 @@ replica under load. These tests run last: the image builds beside the rest of th
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -16,11 +17,12 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, write_entry
 from tests.docker_engine import (
     ENGINE,
     SERVICES_IMAGE,
     UPGRADE_ENTRY,
+    UPGRADE_FIELDS,
     UPGRADE_IMAGE,
     UPGRADE_QUESTION,
     Engine,
@@ -94,6 +96,37 @@ def test_the_image_answers_as_a_user_runs_it(engine: Engine) -> None:
         print(f"docker stop took {stopped_after:.1f} s, exit code {state['ExitCode']}")
         assert state["ExitCode"] == 0, "PID 1 stops on SIGTERM (137 would mean it was killed)"
         assert stopped_after < 5, "PID 1 stops at once on SIGTERM (docker stop kills at 10 s)"
+    finally:
+        engine.docker("rm", "-f", container, check=False)
+
+
+def test_a_corpus_mounted_over_the_image_is_indexed_before_serving(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The image has no PyTorch: the index of a mounted corpus is built with the image's ONNX
+    encoder, in the container, before the server says ready."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    write_entry(corpus, **UPGRADE_FIELDS)
+    port = free_port()
+    container = engine.docker(
+        "run", "-d", "-p", f"127.0.0.1:{port}:8000", "-v", f"{corpus}:/app/corpus:ro", IMAGE
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        print(f"mounted corpus indexed and served after {_wait_ready(base, 180):.1f} s")
+        assert _ask(base, UPGRADE_QUESTION)["citations"][0]["id"] == UPGRADE_ENTRY
+        logs = subprocess.run(
+            ["docker", "logs", container], env=engine.env, capture_output=True, text=True
+        )
+        assert "rebuilding the index" in logs.stderr + logs.stdout
+        torch = subprocess.run(
+            ["docker", "exec", container, "python", "-c", "import torch"],
+            env=engine.env,
+            capture_output=True,
+            text=True,
+        )
+        assert "No module named 'torch'" in torch.stderr
     finally:
         engine.docker("rm", "-f", container, check=False)
 

@@ -269,6 +269,47 @@ def test_a_rebuild_by_the_server_keeps_the_encoder_it_serves_with(
 
 
 @pytest.mark.slow
+def test_without_pytorch_a_rebuild_embeds_with_the_index_encoder(
+    tmp_path: Path, real_index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The container image has no PyTorch: a new corpus is still built, by the encoder the
+    current index carries; with no such encoder, the error says what is missing."""
+    import importlib.util
+
+    from service import engine
+    from service.embedding import ONNX_FILES, OnnxEmbedder
+    from service.errors import ConfigError
+    from tests.conftest import write_entry
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "sentence_transformers" else find_spec(name, *args),
+    )
+    index = tmp_path / "index"
+    shutil.copytree(real_index_dir, index)
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus_dir)
+    write_entry(corpus_dir, id="quux-layer-compressor", question_en="What is quux?")
+    settings = Settings(index_dir=index, corpus_dir=corpus_dir)
+    assert engine.stale_reason(settings)
+
+    model = engine.embedder(settings)
+    assert isinstance(model, OnnxEmbedder)
+    built = engine.build(settings, model)
+    assert engine.stale_reason(settings) is None
+    assert "quux-layer-compressor" in {p.entry_id for p in built.passages}
+    for name in ONNX_FILES:
+        assert (index / name).read_bytes() == (real_index_dir / name).read_bytes()
+
+    with pytest.raises(ConfigError, match="PyTorch"):
+        engine.embedder(settings.model_copy(update={"index_dir": tmp_path / "none"}))
+    with pytest.raises(ConfigError, match="PyTorch"):  # an encoder of another model
+        engine.embedder(settings.model_copy(update={"embedding_model": "other/model"}))
+
+
+@pytest.mark.slow
 def test_serving_and_eval_use_the_onnx_encoder_unless_told_not_to(real_index_dir: Path) -> None:
     from service import engine
     from service.embedding import OnnxEmbedder, SentenceTransformerEmbedder
