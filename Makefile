@@ -98,6 +98,7 @@ base-image:
 bundle: image
 	mkdir -p dist
 	docker save -o dist/dockfaq-$(VERSION).tar $(IMAGE) dockfaq:latest
+	chmod 644 dist/dockfaq-$(VERSION).tar
 	cp deploy/INSTALL-offline.md docker-compose.yml dist/
 	@ls -l dist
 
