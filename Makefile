@@ -57,17 +57,27 @@ build: $(VENV)/.installed
 	$(BIN)/dockfaq build
 
 # ---- The image: `make image` (online: python:3.11-slim and PyPI) or `make image OFFLINE=1`
-# (no registry: a base image made from Debian's packages, every wheel from ./wheelhouse).
+# (no registry: a base image made from Debian's packages, every wheel from ./wheelhouse);
+# `make image` builds offline by itself when Docker Hub does not answer.
 # `make bundle` writes dist/: the image as a tar (docker save), the compose file and
 # INSTALL-offline.md, for a site with no registry.
 VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE      := dockfaq:$(VERSION)
-OFFLINE    ?= 0
+# OFFLINE=1: no registry; OFFLINE=0: python:3.11-slim and PyPI; unset: online if Docker Hub answers.
+OFFLINE    ?= auto
 BASE_IMAGE ?= dockfaq-base:bookworm
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
 image:
-ifeq ($(OFFLINE),1)
+ifeq ($(OFFLINE),auto)
+	@if docker image inspect python:3.11-slim >/dev/null 2>&1 || \
+	    timeout 60 docker pull -q python:3.11-slim >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory image OFFLINE=0; \
+	else \
+	  echo "Docker Hub does not answer: building offline (make image OFFLINE=1)"; \
+	  $(MAKE) --no-print-directory image OFFLINE=1; \
+	fi
+else ifeq ($(OFFLINE),1)
 	$(MAKE) --no-print-directory base-image wheels
 	docker build --build-arg BASE=$(BASE_IMAGE) --build-arg OFFLINE=1 -t $(IMAGE) -t dockfaq:latest .
 else

@@ -314,6 +314,14 @@ def test_on_a_slow_link_enter_and_new_chat_do_not_mix_up_chats(page) -> None:  #
     assert len({s for s in seen if s}) > 2, "the answer streamed in pieces"
     assert not [s for s in seen if "```" in s or "**" in s]
     assert page.current_url == first_chat  # the same chat continued
+    # Where a piece of text ends decides what a frame shows: every cut inside a mark, directly.
+    cuts = {
+        "A **bo": "A ",
+        "A **bold** and `co": "A **bold** and ",
+        "one\n``": "one\n",
+        "one\n```sh\nrm **": "one\n```sh\nrm **",  # inside code: as it is
+    }
+    assert {cut: page.execute_script("return settled(arguments[0])", cut) for cut in cuts} == cuts
 
     # Stop while streaming: said so, with Retry, and the question back in the box.
     _network(page, latency=2500)

@@ -203,6 +203,23 @@ function renderMarkdown(markdown, cite = null) {
   return out;
 }
 
+// While an answer streams, its last line may stop inside a mark: hold back from an unclosed
+// `**` or backtick, or a fence still arriving, so raw Markdown never shows; it follows with the
+// next piece of text. (Earlier lines are whole; code inside an open fence stays as it is.)
+function settled(text) {
+  const lines = text.split("\n");
+  const fences = lines.slice(0, -1).filter((line) => /^```/.test(line)).length;
+  let last = lines.pop();
+  if (fences % 2 === 0) {
+    if (/^`{1,3}\w*$/.test(last)) last = "";
+    const bold = last.split("**").length - 1;
+    if (bold % 2 === 1) last = last.slice(0, last.lastIndexOf("**"));
+    const ticks = last.split("`").length - 1;
+    if (ticks % 2 === 1) last = last.slice(0, last.lastIndexOf("`"));
+  }
+  return [...lines, last].join("\n");
+}
+
 function inline(text, cite = null) {
   const frag = document.createDocumentFragment();
   const pattern = /`([^`]+)`|\*\*([^*]+)\*\*|\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)|\[(\d{1,2})\]/g;
@@ -375,7 +392,7 @@ async function ask(question) {
     requestAnimationFrame(() => {
       if (pending === null || seq !== state.chatSeq) return;
       body.textContent = "";
-      body.append(renderMarkdown(pending, citeLink(reply, () => citations)));
+      body.append(renderMarkdown(settled(pending), citeLink(reply, () => citations)));
       pending = null;
     });
   };
