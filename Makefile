@@ -80,10 +80,11 @@ ifeq ($(OFFLINE),auto)
 else ifeq ($(OFFLINE),1)
 	$(MAKE) --no-print-directory base-image wheels
 	docker build --build-arg BASE=$(BASE_IMAGE) --build-arg OFFLINE=1 -t $(IMAGE) -t dockfaq:latest .
+	@docker image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
 else
 	docker build -t $(IMAGE) -t dockfaq:latest .
-endif
 	@docker image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
+endif
 
 # Every wheel the image installs (torch's CPU build included), from this machine's indexes.
 # Debian 12's Python is 3.11.2, where redis also needs async-timeout (only before 3.11.3):
