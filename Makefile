@@ -11,7 +11,7 @@ AXE := .cache/axe.min.js
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint build clean system-deps image bundle base-image wheels
+.PHONY: run test test-fast lint build clean system-deps engine image bundle base-image wheels
 
 run: $(VENV)/.installed
 	$(BIN)/dockfaq build --if-stale
@@ -68,7 +68,12 @@ OFFLINE    ?= auto
 BASE_IMAGE ?= dockfaq-base:bookworm
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
-image:
+# Every target that talks to the engine first checks that one answers.
+engine:
+	@docker info >/dev/null 2>&1 || { echo "no Docker engine answers: start dockerd (or Docker \
+	Desktop), or point DOCKER_HOST at one; see docs/operations.md" >&2; exit 1; }
+
+image: engine
 ifeq ($(OFFLINE),auto)
 	@if docker image inspect python:3.11-slim >/dev/null 2>&1 || \
 	    timeout 60 docker pull -q python:3.11-slim >/dev/null 2>&1; then \
@@ -96,7 +101,7 @@ wheels: | $(BIN)/python
 	rm -f wheelhouse/dockfaq-*.whl
 
 # python3 3.11 on Debian 12, from Debian's packages: debootstrap, then docker import.
-base-image:
+base-image: engine
 	@docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || { \
 	  rootfs=$$(mktemp -d) && \
 	  $(SUDO) debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
