@@ -33,6 +33,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: bench/ is on sys.path, the project root is not
+    sys.path.insert(0, str(ROOT))
+
+from bench import run  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 QUESTIONS = ROOT / "tests" / "eval" / "questions.jsonl"
 
@@ -52,9 +57,8 @@ end
 
 
 def questions() -> list[str]:
-    texts = [json.loads(line).get("q", "") for line in QUESTIONS.open()]
     # One line each: wrk's Lua %q writes a newline as backslash-newline, which is not JSON.
-    return [t for t in texts if t and "\n" not in t and '"' not in t and "\\" not in t]
+    return [t for t in run.load_questions(QUESTIONS) if not {"\n", '"', "\\"} & set(t)]
 
 
 def thread_ticks(pid: int) -> dict[str, int]:
@@ -171,33 +175,15 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="dockfaq-profile-"))
     script = work / "distinct.lua"
     script.write_text(LUA % ",\n".join(json.dumps(t, ensure_ascii=False) for t in texts))
-    port = 8790
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "DOCKFAQ_INDEX_DIR": str(args.index),
-        "DOCKFAQ_DATA_DIR": str(work / "data"),
-        "DOCKFAQ_PORT": str(port),
-    }
-    dockfaq = str(Path(sys.executable).parent / "dockfaq")
-    with (work / "server.log").open("wb") as log:
-        server = subprocess.Popen([dockfaq, "serve"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    env = run.child_env(DOCKFAQ_INDEX_DIR=str(args.index), DOCKFAQ_DATA_DIR=str(work / "data"))
+    running = run.start(run.dockfaq_system(env), work)
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
         rows = [
-            profile(server.pid, base, script, int(c), args.duration)
+            profile(running.process.pid, running.base_url, script, int(c), args.duration)
             for c in args.concurrency.split(",")
         ]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        run.stop(running)
     suffixed = [f"{t} r0-0-{n}" for n, t in enumerate(texts)]
     for row in rows:
         batch = max(1, round(row["mean_batch"]))
