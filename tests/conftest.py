@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -197,6 +198,44 @@ def spoofed_searches(base: str, count: int) -> list[int]:
         ).status_code
         for i in range(count)
     ]
+
+
+LOAD_QUESTIONS = [
+    "docker save vs docker export",
+    "why does my container exit immediately",
+    "如何在容器中以非root用户运行脚本",
+    "exit code 137",
+    "docker中镜像和容器的区别",
+]
+
+
+def load_with_a_kill(base: str, kill: Callable[[], None], per_worker: int) -> list[int]:
+    """Statuses of 8 workers x ``per_worker`` /chat requests (0: no response), with ``kill``
+    (a replica dying) called once 100 of them have come back."""
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for i in range(per_worker):
+                message = LOAD_QUESTIONS[(n + i) % len(LOAD_QUESTIONS)]
+                try:
+                    code = client.post("/chat", json={"message": message}).status_code
+                except httpx.HTTPError:
+                    code = 0
+                with lock:
+                    results.append(code)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 120
+    while len(results) < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kill()  # mid-load
+    for thread in threads:
+        thread.join(timeout=180)
+    return results
 
 
 def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port, write_entry
+from tests.conftest import ROOT, free_port, load_with_a_kill, write_entry
 from tests.docker_engine import (
     ENGINE,
     SERVICES_IMAGE,
@@ -272,37 +271,7 @@ def test_the_scale_profile_shares_conversations_and_survives_a_killed_replica(
             assert follow.json()["citations"][0]["topic"] == "save-load-export-import"
     assert len(upstreams) == 2, f"round robin reached both replicas: {upstreams}"
 
-    questions = [
-        "docker save vs docker export",
-        "why does my container exit immediately",
-        "如何在容器中以非root用户运行脚本",
-        "exit code 137",
-        "docker中镜像和容器的区别",
-    ]
-    results: list[int] = []
-    lock = threading.Lock()
-
-    def worker(n: int) -> None:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for i in range(50):  # bounded: 8 workers x 50 requests
-                try:
-                    code = client.post(
-                        "/chat", json={"message": questions[(n + i) % 5]}
-                    ).status_code
-                except httpx.HTTPError:
-                    code = 0
-                with lock:
-                    results.append(code)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 120
-    while len(results) < 100 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    engine.docker("kill", replicas[0])  # SIGKILL mid-load
-    for thread in threads:
-        thread.join(timeout=180)
+    results = load_with_a_kill(base, lambda: engine.docker("kill", replicas[0]), per_worker=50)
     failed = sum(code != 200 for code in results)
     print(f"{failed} of {len(results)} requests failed with a replica killed under load")
     assert len(results) == 400 and failed / len(results) < 0.01, (

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests.conftest import (
     CORPUS,
     ROOT,
     free_port,
+    load_with_a_kill,
     server_env_for,
     spoofed_searches,
     start_server,
@@ -127,39 +127,14 @@ def test_conversation_continues_on_either_replica(cluster: tuple[str, list]) -> 
 
 def test_killing_a_replica_under_load_loses_almost_nothing(cluster: tuple[str, list]) -> None:  # type: ignore[type-arg]
     base, replicas = cluster
-    questions = [
-        "docker save vs docker export",
-        "why does my container exit immediately",
-        "如何在容器中以非root用户运行脚本",
-        "exit code 137",
-        "docker中镜像和容器的区别",
-    ]
-    results: list[int] = []
-    lock = threading.Lock()
     with httpx.Client(base_url=base, timeout=30) as client:
         started = client.post("/chat", json={"message": "docker 怎么把镜像导出成文件"}).json()
 
-    def worker(n: int) -> None:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for i in range(60):  # bounded: 8 workers x 60 requests
-                try:
-                    code = client.post(
-                        "/chat", json={"message": questions[(n + i) % 5]}
-                    ).status_code
-                except httpx.HTTPError:
-                    code = 0
-                with lock:
-                    results.append(code)
+    def kill() -> None:
+        replicas[0].kill()  # SIGKILL
+        replicas[0].wait(timeout=10)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    while len(results) < 100:
-        time.sleep(0.05)
-    replicas[0].kill()  # SIGKILL mid-load
-    replicas[0].wait(timeout=10)
-    for thread in threads:
-        thread.join(timeout=120)
+    results = load_with_a_kill(base, kill, per_worker=60)
     failed = sum(code != 200 for code in results)
     assert len(results) == 480 and failed / len(results) < 0.01, (
         f"{failed} of {len(results)} failed"
