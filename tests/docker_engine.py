@@ -132,6 +132,9 @@ class Engine:
                 with LOG.open("w") as log:
                     for step in (self._build_dockfaq, self._build_services, self._build_upgrade):
                         step(log)
+                    # Earlier builds' images, untagged by these: vfs keeps every layer whole,
+                    # and run after run they filled the disk.
+                    self.docker("image", "prune", "-f")
             except Exception as error:  # reported by wait_for_images
                 self._build_error = f"{error}\n(build log: {LOG})"
 
