@@ -138,7 +138,6 @@ class Compose:
     """docker-compose (v1, Debian's) on the repository's compose file, in a project of its own."""
 
     def __init__(self, engine: Engine, project: str, files: list[Path], env: dict[str, str]):
-        self.engine = engine
         self.args = ["-p", project, "--project-directory", str(ROOT)]
         for file in files:
             self.args += ["-f", str(file)]
