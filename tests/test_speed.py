@@ -349,3 +349,13 @@ def test_the_encoder_sends_no_telemetry(real_index_dir: Path, tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "telemetry" not in done.stderr
     assert not (tmp_path / ".cache" / "Microsoft").exists()
+
+
+def test_no_bench_script_shadows_a_standard_module() -> None:
+    """bench/ scripts run with bench/ first on sys.path: a bench/profile.py once replaced the
+    standard ``profile`` module, and the naive baseline failed at import (cProfile needs it)."""
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    names = {path.stem for path in bench.glob("*.py")} | {
+        p.name for p in bench.iterdir() if p.is_dir()
+    }
+    assert names & set(sys.stdlib_module_names) == set()

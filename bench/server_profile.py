@@ -1,7 +1,7 @@
 """Where a distinct question's server time goes: `dockfaq serve` under wrk load, profiled.
 
-    .venv/bin/python bench/profile.py                  # c=1 and c=32, 15 s each
-    .venv/bin/python bench/profile.py --concurrency 32 --duration 30
+    .venv/bin/python bench/server_profile.py                  # c=1 and c=32, 15 s each
+    .venv/bin/python bench/server_profile.py --concurrency 32 --duration 30
 
 For each concurrency it prints req/s and latency (wrk), the server's CPU per request split by
 thread (the encoder's threads, the event loop, the request thread pool; read from
