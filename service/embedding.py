@@ -132,10 +132,49 @@ class OnnxEmbedder:
         )
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """One model call per group of similar length (see ``length_groups``): a batch is padded
+        to its longest text, and a pasted log would otherwise make every short question in its
+        batch cost as much as itself."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        (vectors,) = self._session.run(["embedding"], model_inputs(self._tokenizer, texts))
-        return np.asarray(vectors, dtype=np.float32)
+            return out
+        inputs = model_inputs(self._tokenizer, texts)
+        lengths = inputs["attention_mask"].sum(axis=1)
+        for rows in length_groups(lengths):
+            width = int(lengths[rows].max())  # padding is on the right: cut the columns past it
+            feed = {name: array[rows, :width] for name, array in inputs.items()}
+            (vectors,) = self._session.run(["embedding"], feed)
+            out[rows] = vectors
+        return out
+
+
+# What a model call costs besides its tokens, in tokens: streaming the weights once. Measured with
+# the int8 encoder on 2 cores (CPU time = about 2 ms + 0.165 ms per padded token); only the ratio
+# matters, and a wrong value costs some speed, never a different vector.
+CALL_OVERHEAD_TOKENS = 12
+MAX_GROUP = 64  # rows per call, so index builds do not pad thousands of passages at once
+
+
+def length_groups(lengths: np.ndarray) -> list[np.ndarray]:
+    """Row indices split into groups of similar token length, so that the padded tokens plus one
+    call overhead per group are fewest: an exact partition of the rows sorted by length."""
+    order = np.argsort(lengths, kind="stable")
+    ordered = [int(n) for n in lengths[order]]
+    n = len(ordered)
+    # best[j]: the least cost of the first j sorted rows; cut[j]: where its last group starts.
+    best = [0] + [0] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        best[j], cut[j] = min(
+            (best[i] + CALL_OVERHEAD_TOKENS + (j - i) * ordered[j - 1], i)
+            for i in range(max(0, j - MAX_GROUP), j)
+        )
+    groups = []
+    j = n
+    while j:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]
 
 
 def onnx_available(index_dir: Path) -> bool:

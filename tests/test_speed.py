@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service import store
 from service.batching import BatchingEmbedder
+from service.embedding import MAX_GROUP, length_groups
 from service.retrieval import Retriever
 from service.scoring import SCORING
 from service.settings import Settings
@@ -108,6 +109,46 @@ def test_batched_served_encoder_matches_one_by_one(served_embedder) -> None:  # 
         assert np.allclose(vector, alone, atol=1e-5), question
     assert batcher.batches < len(questions)
     batcher.close()
+
+
+def test_length_groups_split_a_batch_where_padding_costs_more_than_a_call() -> None:
+    lengths = np.array([9, 240, 10, 12, 11, 41, 40, 12])
+    groups = length_groups(lengths)
+    rows = np.concatenate(groups)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))  # every row once
+    assert [sorted(lengths[g].tolist()) for g in groups] == [[9, 10, 11, 12, 12], [40, 41], [240]]
+    # Equal lengths: one call. Groups stay under the cap for long lists (index builds).
+    assert len(length_groups(np.full(16, 20))) == 1
+    assert max(len(g) for g in length_groups(np.full(1000, 20))) <= MAX_GROUP
+    # Padding a short text to a slightly longer one is cheaper than a call of its own.
+    assert len(length_groups(np.array([12, 14]))) == 1
+
+
+@pytest.mark.slow
+def test_a_pasted_log_does_not_pad_the_short_questions_in_its_batch(
+    served_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    log = "docker run -d myapp\n" + "\n".join(
+        f"2026-11-30T10:{n:02d}:00Z ERROR worker {n} exited with code 137 (OOMKilled)"
+        for n in range(40)
+    )
+    texts = [*QUESTIONS[:5], f"my container exits, here is the log: {log}", *QUESTIONS[5:]]
+    alone = np.vstack([served_embedder.encode([t]) for t in texts])
+    widths: list[tuple[int, int]] = []
+    session = served_embedder._session
+
+    class Recording:
+        def run(self, outputs: list[str], feed: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
+            widths.append(feed["input_ids"].shape)
+            return session.run(outputs, feed)
+
+    monkeypatch.setattr(served_embedder, "_session", Recording())
+    together = served_embedder.encode(texts)
+    assert np.allclose(together, alone, atol=1e-6)  # in the caller's order
+    assert len(widths) == 2
+    (short_rows, short_width), (long_rows, long_width) = sorted(widths, key=lambda s: s[1])
+    assert (short_rows, long_rows) == (len(QUESTIONS), 1)
+    assert short_width < 20 < long_width
 
 
 def _metric(client: TestClient, name: str, **labels: str) -> float:
