@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -308,6 +309,41 @@ def dockfaq_system(env: dict[str, str]) -> System:
     )
 
 
+def embedding_counts(base_url: str) -> tuple[float, float]:
+    """dockfaq's model calls and the texts they embedded so far, from /metrics."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    counts = []
+    for name in ("dockfaq_embedding_batches_total", "dockfaq_embedding_texts_total"):
+        found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        counts.append(float(found.group(1)) if found else 0.0)
+    return counts[0], counts[1]
+
+
+def encoder_ceiling(index_dir: Path, questions: list[str], batch: int) -> dict[str, float]:
+    """The index's encoder alone, in this process, on the texts the server embeds for these
+    questions, in the order asked and in batches of the server's mean size: what the server
+    would serve if answering cost nothing but the embedding. Run with no server up."""
+    from service import store
+    from service.embedding import OnnxEmbedder
+    from service.retrieval import Retriever
+
+    encoder = OnnxEmbedder(index_dir)
+    retriever = Retriever(store.load(index_dir, encoder), encoder)
+    texts = [q for q in (retriever.prepare(q).readable for q in questions) if q]
+    encoder.encode(texts[:batch])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu, wall, done = usage.ru_utime + usage.ru_stime, time.perf_counter(), 0
+    for start in range(0, len(texts) - batch + 1, batch):
+        encoder.encode(texts[start : start + batch])
+        done += batch
+    wall = time.perf_counter() - wall
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "q_per_s": round(done / wall, 1),
+        "cpu_ms_per_q": round(1000 * (usage.ru_utime + usage.ru_stime - cpu) / done, 2),
+    }
+
+
 def naive_system() -> System:
     return System(
         name="naive",
@@ -442,6 +478,24 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{100 * r['repeats'] / max(r['requests'], 1):6.0f} "
             f"{r['server_cpu_ms_per_req']:10.1f} {r['other_cpu_pct']:7.0f}"
         )
+    return "\n".join(lines)
+
+
+def ceiling_table(rows: list[dict[str, Any]]) -> str:
+    """dockfaq's req/s next to its encoder alone at the batch size the server used."""
+    lines = [
+        "the ceiling: dockfaq's encoder alone, on the same questions at the server's mean batch",
+        f"{'scenario':14} {'req/s':>7} {'mean batch':>10} {'encoder q/s':>11} "
+        f"{'encoder cpu ms/q':>16} {'server/ceiling':>14}",
+    ]
+    for r in rows:
+        if "encoder_alone" in r:
+            alone = r["encoder_alone"]
+            lines.append(
+                f"{r['scenario']:14} {r['rps']:7.1f} {r['mean_batch']:10.1f} "
+                f"{alone['q_per_s']:11.1f} {alone['cpu_ms_per_q']:16.2f} "
+                f"{r['rps'] / alone['q_per_s']:14.2f}"
+            )
     return "\n".join(lines)
 
 
@@ -600,6 +654,7 @@ def main() -> int:
                         args.duration,
                         args.warmup,
                     )
+                    counts = embedding_counts(running.base_url) if name == "dockfaq" else None
                     before = Cpu.now()
                     result: LoadResult = (
                         run_wrk(*load, wrk=wrk)
@@ -609,6 +664,11 @@ def main() -> int:
                     # Warm-up included on both sides: ``asked`` counts every request sent.
                     cpu = cpu_usage(before, Cpu.now(), running.process.pid, result.asked)
                     row = {"system": name, "scenario": scenario.name, **result.as_dict(), **cpu}
+                    if counts and not scenario.repeated:
+                        batches, texts = embedding_counts(running.base_url)
+                        row["mean_batch"] = round(
+                            (texts - counts[1]) / max(1.0, batches - counts[0]), 2
+                        )
                     rows.append(row)
                     log(
                         f"  {scenario.name:16} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.1f}"
@@ -626,6 +686,12 @@ def main() -> int:
             finally:
                 if running is not None:
                     stop(running)
+            if name == "dockfaq" and name not in failures:
+                for row in rows:
+                    if row["system"] == "dockfaq" and "mean_batch" in row:
+                        batch = max(1, round(row["mean_batch"]))
+                        index_dir = Path(system.env["DOCKFAQ_INDEX_DIR"])
+                        row["encoder_alone"] = encoder_ceiling(index_dir, questions, batch)
     finally:
         # Keep the servers' logs next to the results; the indexes and data go.
         logs = args.output.parent / "logs"
@@ -637,6 +703,9 @@ def main() -> int:
     found = ratios(rows, scenarios)
     log("")
     log(table(rows))
+    if any("encoder_alone" in r for r in rows):
+        log("")
+        log(ceiling_table(rows))
     if found:
         log("")
         log(ratio_table(found))
