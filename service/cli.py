@@ -112,7 +112,7 @@ def serve(
     """
     import uvicorn
 
-    from service import conversations
+    from service import conversations, corpus, engine
     from service.web import create_app, protocol
     from service.web.logs import configure_logging
 
@@ -126,6 +126,9 @@ def serve(
         conversations.open_store(
             settings.data_dir, settings.redis_url, settings.conversation_ttl
         ).close()
+        # So do a missing corpus and an index built for other settings.
+        corpus.require_dir(settings.corpus_dir)
+        engine.check_index(settings)
         configure_logging()
         # log_config=None keeps the JSON logging; dockfaq writes its own access log.
         uvicorn.run(

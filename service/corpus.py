@@ -79,7 +79,16 @@ def load(corpus_dir: Path) -> list[Entry]:
     return entries
 
 
+def require_dir(corpus_dir: Path) -> None:
+    if not corpus_dir.is_dir():
+        raise CorpusError(
+            f"{corpus_dir.resolve()}: no corpus directory there "
+            "(set DOCKFAQ_CORPUS_DIR, or start dockfaq in the project directory)"
+        )
+
+
 def _entry_files(corpus_dir: Path) -> list[Path]:
+    require_dir(corpus_dir)
     files = []
     for child in sorted(corpus_dir.iterdir()):
         if child.name.startswith(".") or not child.is_dir():

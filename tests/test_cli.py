@@ -151,6 +151,22 @@ def test_serve_refuses_an_unusable_data_dir(env: Path, monkeypatch: pytest.Monke
     assert result.exit_code == 1 and "conversation database" in result.output
 
 
+def test_serve_outside_the_project_says_where_the_corpus_was_looked_for(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started from another directory with DOCKFAQ_INDEX_DIR set: it once listened, said
+    "loading" on /readyz for ever, and logged nothing."""
+    elsewhere = env / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("DOCKFAQ_INDEX_DIR", str(env / "index"))
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("it served"))
+    result = runner.invoke(app, ["serve", "--port", "8999"])
+    assert result.exit_code == 1
+    assert f"{elsewhere / 'corpus'}: no corpus directory there" in result.output
+    assert "DOCKFAQ_CORPUS_DIR" in result.output
+
+
 def test_a_half_configured_platform_stops_start_up(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from service import __version__, conversations, engine
+from service import __version__, conversations, corpus, engine
 from service.errors import (
     DockfaqError,
     IndexMismatch,
@@ -149,8 +149,9 @@ async def _index(state: AppState, retriever: Retriever | None) -> AsyncIterator[
         state.set_retriever(retriever)
         yield
         return
-    # Fail fast on an index built for other settings; the slow part runs in the background
-    # so /healthz answers and /readyz says 503 while the model and index load.
+    # Fail fast on a missing corpus or an index built for other settings; the slow part runs in
+    # the background so /healthz answers and /readyz says 503 while the model and index load.
+    corpus.require_dir(state.settings.corpus_dir)
     engine.check_index(state.settings)
     state.builds_in_child = True
     task = asyncio.create_task(asyncio.to_thread(_load, state))
@@ -179,6 +180,9 @@ def _load(state: AppState) -> None:
     except DockfaqError as exc:
         state.load_error = str(exc)
         log.error("cannot load the index: %s", exc)
+    except Exception as exc:  # a bug or the machine: /readyz must say so, not "loading" forever
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        log.exception("cannot load the index")
 
 
 def _bring_index_up_to_date(settings: Settings) -> None:

@@ -41,6 +41,26 @@ def test_builds_index_on_first_start(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (tmp_path / "index" / "manifest.json").is_file()
 
 
+def test_a_load_that_breaks_is_reported_on_readyz(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any failure, not only dockfaq's own errors: /readyz names it instead of "loading"."""
+
+    def broken(settings: Settings, serving: bool = False) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine, "open_retriever", broken)
+    with TestClient(create_app(Settings(index_dir=tmp_path / "index"))) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").json()["detail"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["detail"] == "OSError: [Errno 28] No space left on device"
+        chat = client.post("/chat", json={"message": "docker save"})
+        assert chat.status_code == 503 and "No space left" in chat.json()["detail"]
+
+
 def test_refuses_index_of_another_model(fake_index_dir: Path) -> None:
     settings = Settings(index_dir=fake_index_dir, embedding_model="some/other-model")
     with pytest.raises(IndexMismatch, match="other-model"), TestClient(create_app(settings)):
