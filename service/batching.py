@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import numpy as np
@@ -29,6 +30,7 @@ class BatchingEmbedder:
         self.max_wait = max_wait_ms / 1000
         self.batches = 0  # how many model calls the worker made
         self.texts = 0  # how many texts they embedded
+        self.record: Callable[[int], None] | None = None  # told each call's number of texts
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._run, name="dockfaq-embed", daemon=True)
         self._worker.start()
@@ -56,6 +58,8 @@ class BatchingEmbedder:
                 continue
             self.batches += 1
             self.texts += len(texts)
+            if self.record is not None:
+                self.record(len(texts))
             start = 0
             for request in batch:
                 request.result.set_result(vectors[start : start + len(request.texts)])

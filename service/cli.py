@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 
-from service.errors import DockfaqError
+from service.errors import ConfigError, DockfaqError
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -105,6 +106,10 @@ def build(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (DOCKFAQ_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (DOCKFAQ_PORT).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes (DOCKFAQ_WORKERS); 0 = one per CPU core.", min=0, max=64),
+    ] = None,
 ) -> None:
     """Serve the HTTP API; builds the index first if none exists.
 
@@ -114,11 +119,12 @@ def serve(
 
     from service import conversations, corpus, engine
     from service.web import create_app, protocol
+    from service.web import workers as workers_module
     from service.web.logs import configure_logging
 
     settings = _settings()
     settings = settings.model_copy(
-        update={k: v for k, v in {"host": host, "port": port}.items() if v}
+        update={k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
     )
     try:
         # A data directory that cannot be written (read-only, full, not a directory) or an
@@ -129,21 +135,48 @@ def serve(
         # So do a missing corpus and an index built for other settings.
         corpus.require_dir(settings.corpus_dir)
         engine.check_index(settings)
+        count = _worker_count(settings)
         configure_logging()
         # log_config=None keeps the JSON logging; dockfaq writes its own access log.
-        uvicorn.run(
-            create_app(settings),
+        # uvicorn would trust X-Forwarded-For from 127.0.0.1; DOCKFAQ_TRUSTED_PROXIES decides.
+        common: dict[str, Any] = dict(
             host=settings.host,
             port=settings.port,
             log_config=None,
             access_log=False,
-            # uvicorn would trust X-Forwarded-For from 127.0.0.1; DOCKFAQ_TRUSTED_PROXIES decides.
             proxy_headers=False,
-            http=protocol.guarded(settings.max_header_bytes, settings.header_timeout),
             limit_concurrency=settings.max_connections,
         )
+        if count == 1:
+            uvicorn.run(
+                create_app(settings),
+                http=protocol.guarded(settings.max_header_bytes, settings.header_timeout),
+                **common,
+            )
+            return
+        workers_module.serve(settings, count, common)
     except DockfaqError as exc:
         _fail(str(exc))
+
+
+def _worker_count(settings: Settings) -> int:
+    """DOCKFAQ_WORKERS, or one per core. Without Redis, rate limits are counted in each
+    process's memory: N workers would let N times the limit through, so they get one."""
+    count = settings.workers or len(os.sched_getaffinity(0))
+    limited = settings.rate_limit or (settings.page_public and settings.api_key_list)
+    if count > 1 and limited and not settings.redis_url:
+        if settings.workers:
+            raise ConfigError(
+                f"{count} workers would each count the rate limits on their own; set "
+                "DOCKFAQ_REDIS_URL so they share them, or DOCKFAQ_WORKERS=1"
+            )
+        typer.echo(
+            "note: one worker: the rate limits are counted in memory (DOCKFAQ_REDIS_URL shares "
+            "them between workers)",
+            err=True,
+        )
+        return 1
+    return count
 
 
 def _retriever(fusion: str = "weighted") -> Retriever:

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     # Deprecated for one release: read into `encoder` with a warning.
     onnx: bool | None = Field(default=None, description="Deprecated: use DOCKFAQ_ENCODER.")
     quantize: bool | None = Field(default=None, description="Deprecated: use DOCKFAQ_ENCODER.")
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="`dockfaq serve`: processes, each with its own encoder and index copy; "
+        "0 = one per CPU core (1 when a rate limit is on without Redis).",
+    )
     batch_max: int = Field(default=16, ge=1, le=256, description="Texts per embedding batch.")
     batch_wait_ms: float = Field(
         default=2.0, ge=0, le=100, description="How long a batch waits for more questions."

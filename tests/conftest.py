@@ -184,6 +184,9 @@ def server_env_for(tmp: Path, corpus_dir: Path) -> dict[str, str]:
         "DOCKFAQ_INDEX_DIR": str(tmp / "index"),
         "DOCKFAQ_DATA_DIR": str(tmp / "data"),
         "HF_HUB_OFFLINE": "1",
+        # One process, so a test sees the process it signals or measures; tests/test_workers.py
+        # runs several.
+        "DOCKFAQ_WORKERS": "1",
     }
 
 

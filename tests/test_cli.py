@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -165,6 +166,51 @@ def test_serve_outside_the_project_says_where_the_corpus_was_looked_for(
     assert result.exit_code == 1
     assert f"{elsewhere / 'corpus'}: no corpus directory there" in result.output
     assert "DOCKFAQ_CORPUS_DIR" in result.output
+
+
+@pytest.mark.parametrize(
+    ("environment", "served"),
+    [
+        ({}, "workers"),  # one per core
+        ({"DOCKFAQ_WORKERS": "1"}, "one"),
+        ({"DOCKFAQ_RATE_LIMIT": "60/minute"}, "one"),  # counted in memory: one process
+        ({"DOCKFAQ_RATE_LIMIT": "60/minute", "DOCKFAQ_REDIS_URL": "redis://x:1"}, "workers"),
+    ],
+)
+def test_serve_runs_one_worker_per_core_unless_limits_live_in_memory(
+    env: Path, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], served: str
+) -> None:
+    from service import conversations
+    from service.web import workers
+
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    class Unused:  # Redis is not reached in this test
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(conversations, "open_store", lambda *args: Unused())
+    runs: list[object] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: runs.append("one"))
+    monkeypatch.setattr(workers, "serve", lambda settings, count, options: runs.append(count))
+    assert runner.invoke(app, ["build"]).exit_code == 0
+    result = runner.invoke(app, ["serve", "--port", "8999"])
+    assert result.exit_code == 0, result.output
+    assert runs == (["one"] if served == "one" else [len(os.sched_getaffinity(0))])
+    if "DOCKFAQ_RATE_LIMIT" in environment and served == "one":
+        assert "one worker: the rate limits are counted in memory" in result.output
+
+
+def test_serve_refuses_workers_that_would_each_count_the_rate_limit(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKFAQ_RATE_LIMIT", "60/minute")
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("it served"))
+    assert runner.invoke(app, ["build"]).exit_code == 0
+    result = runner.invoke(app, ["serve", "--workers", "2"])
+    assert result.exit_code == 1
+    assert "2 workers would each count the rate limits on their own" in result.output
+    assert "DOCKFAQ_REDIS_URL" in result.output
 
 
 def test_a_half_configured_platform_stops_start_up(

@@ -199,6 +199,24 @@ def test_answer_cache_hits_repeats_and_is_emptied_by_a_reload(
         assert _metric(client, "dockfaq_cache_lookups_total", cache="answer", result="hit") == 1
 
 
+def test_metrics_count_the_micro_batches(tmp_path: Path, fake_index_dir: Path) -> None:
+    """dockfaq_embedding_texts_total / _batches_total is the mean batch (bench/run.py reads it)."""
+    inner = SlowRecorder()
+    batcher = BatchingEmbedder(inner, max_batch=16, max_wait_ms=5)
+    retriever = Retriever(store.load(fake_index_dir, inner), batcher)
+    settings = Settings(
+        index_dir=fake_index_dir, data_dir=tmp_path / "data", embedding_model="fake-hash"
+    )
+    with TestClient(create_app(settings, retriever=retriever)) as client:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda q: client.post("/chat", json={"message": q}), QUESTIONS))
+        texts = _metric(client, "dockfaq_embedding_texts_total")
+        batches = _metric(client, "dockfaq_embedding_batches_total")
+    assert texts == sum(inner.calls) == len(QUESTIONS)
+    assert batches == len(inner.calls) < len(QUESTIONS)  # some questions shared a model call
+    batcher.close()
+
+
 def test_query_vectors_are_cached_per_retriever(fake_index_dir: Path) -> None:
     inner = SlowRecorder()
     retriever = Retriever(store.load(fake_index_dir, inner), inner, cache_size=8)

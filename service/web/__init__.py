@@ -45,6 +45,7 @@ from service.web.security import ApiKeyDep, RateLimitDep
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
+MEMORY_EVERY_S = 5.0
 
 # Errors any route may answer, documented in the OpenAPI schema.
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -56,10 +57,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 STATUS = {NotReady: 503, IndexNotBuilt: 503, IndexMismatch: 503, UnknownConversation: 404}
 
 
-def create_app(settings: Settings | None = None, retriever: Retriever | None = None) -> FastAPI:
-    """Build the app; pass ``retriever`` to serve an already loaded index (tests do)."""
+def create_app(
+    settings: Settings | None = None, retriever: Retriever | None = None, worker: bool = False
+) -> FastAPI:
+    """Build the app; pass ``retriever`` to serve an already loaded index (tests do).
+
+    ``worker``: one of `dockfaq serve --workers N`'s processes (see ``worker_app``)."""
     settings = settings or Settings()
     state = AppState(settings)
+    state.worker = worker
     app = FastAPI(
         title="dockfaq",
         version=__version__,
@@ -135,10 +141,13 @@ def _lifespan(
         state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         try:
             async with _index(state, retriever):
+                memory = asyncio.create_task(_measure_memory(state))
                 yield
+                memory.cancel()
         finally:
             await state.http.aclose()
             state.store.close()
+            state.metrics.process_exited()
 
     return lifespan
 
@@ -154,10 +163,39 @@ async def _index(state: AppState, retriever: Retriever | None) -> AsyncIterator[
     corpus.require_dir(state.settings.corpus_dir)
     engine.check_index(state.settings)
     state.builds_in_child = True
+    if state.worker:
+        # A worker starts serving only once it can answer: uvicorn brings a new worker into
+        # service (at start, after SIGHUP) when its start-up has finished, so none says 503.
+        # The supervisor keeps the index up to date (service/web/workers.py): workers load it.
+        await asyncio.to_thread(_load, state, False)
+        if state.retriever is None:
+            raise NotReady(f"this worker cannot serve: {state.load_error}")
+        from service.web.workers import forward_sighup_to_supervisor
+
+        forward_sighup_to_supervisor()
+        yield
+        return
     task = asyncio.create_task(asyncio.to_thread(_load, state))
     _reload_on_sighup(state)
     yield
     task.cancel()
+
+
+def prepare_index(settings: Settings) -> None:
+    """Before workers start: build the index if there is none, and rebuild a stale one, each in
+    a child process, so that the workers only load it (and do not build it N times at once)."""
+    if engine.check_index(settings):
+        _bring_index_up_to_date(settings)
+        return
+    log.warning("no index in %s: building one from %s", settings.index_dir, settings.corpus_dir)
+    build_in_child(settings)
+
+
+async def _measure_memory(state: AppState) -> None:
+    """Each worker's resident memory, in /metrics (dockfaq_process_resident_bytes)."""
+    while True:
+        state.metrics.measure_memory()
+        await asyncio.sleep(MEMORY_EVERY_S)
 
 
 def _reload_on_sighup(state: AppState) -> None:
@@ -171,9 +209,10 @@ def _reload_on_sighup(state: AppState) -> None:
         log.debug("no SIGHUP handler in this thread")
 
 
-def _load(state: AppState) -> None:
+def _load(state: AppState, update: bool = True) -> None:
     try:
-        _bring_index_up_to_date(state.settings)
+        if update:
+            _bring_index_up_to_date(state.settings)
         retriever = engine.open_retriever(state.settings, serving=True)
         state.set_retriever(retriever)
         log.info("index %s loaded", retriever.version)

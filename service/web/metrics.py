@@ -1,12 +1,16 @@
-"""The Prometheus metrics of one app, and the collector that reads the embedder's batching."""
+"""The Prometheus metrics of one app; with several worker processes, of all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+
+# Set by `dockfaq serve --workers N` for its workers: each writes its values to files there, and
+# any worker's /metrics adds up all of them (prometheus_client's multiprocess mode).
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -14,75 +18,100 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
+        own: CollectorRegistry | None = self.registry
+        if self.multiprocess:
+            # The values live in files; /metrics reads every worker's, not this one's objects.
+            multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+            own = None
         self.requests = Counter(
             "dockfaq_http_requests_total",
             "HTTP requests",
             ["route", "method", "status"],
-            registry=self.registry,
+            registry=own,
         )
         self.latency = Histogram(
             "dockfaq_http_request_seconds",
             "HTTP request latency",
             ["route", "method"],
-            registry=self.registry,
+            registry=own,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.answers = Counter(
-            "dockfaq_answers_total",
-            "Questions answered or refused",
-            ["outcome"],
-            registry=self.registry,
+            "dockfaq_answers_total", "Questions answered or refused", ["outcome"], registry=own
         )
+        # Across workers: the highest value any live worker reports.
         self.index = Gauge(
             "dockfaq_index_info",
             "The loaded index (value 1)",
             ["index_version"],
-            registry=self.registry,
+            registry=own,
+            multiprocess_mode="livemax",
         )
         self.entries = Gauge(
-            "dockfaq_index_entries", "Entries in the loaded index", registry=self.registry
+            "dockfaq_index_entries",
+            "Entries in the loaded index",
+            registry=own,
+            multiprocess_mode="livemax",
+        )
+        self.memory = Gauge(
+            "dockfaq_process_resident_bytes",
+            "Resident memory of the serving process (per worker: the pid label)",
+            registry=own,
+            multiprocess_mode="liveall",
         )
         self.cache = Counter(
             "dockfaq_cache_lookups_total",
             "Answer and query-vector cache lookups",
             ["cache", "result"],
-            registry=self.registry,
+            registry=own,
+        )
+        self.embedding_batches = Counter(
+            "dockfaq_embedding_batches", "Model calls made to embed questions", registry=own
+        )
+        self.embedding_texts = Counter(
+            "dockfaq_embedding_texts", "Questions embedded by those calls", registry=own
         )
         self.channel_events = Counter(
             "dockfaq_channel_events_total",
             "Chat platform requests by outcome (answered, duplicate, ignored, rejected)",
             ["platform", "outcome"],
-            registry=self.registry,
+            registry=own,
         )
         self.channel_posts = Counter(
             "dockfaq_channel_posts_total",
             "Calls to chat platform APIs by outcome (ok, failed)",
             ["platform", "outcome"],
-            registry=self.registry,
+            registry=own,
         )
 
     def cache_recorder(self, cache: str) -> Callable[[bool], None]:
         hit, miss = self.cache.labels(cache, "hit"), self.cache.labels(cache, "miss")
         return lambda found: (hit if found else miss).inc()
 
-    def watch_embedder(self, source: Callable[[], object]) -> None:
-        """Expose the micro-batcher's model calls and texts (their ratio is the batch size)."""
-        self.registry.register(_BatchingCollector(source))
+    def batch_recorder(self) -> Callable[[int], None]:
+        """For the micro-batcher: one model call that embedded ``n`` questions."""
+        batches, texts = self.embedding_batches, self.embedding_texts
+
+        def record(n: int) -> None:
+            batches.inc()
+            texts.inc(n)
+
+        return record
+
+    def measure_memory(self) -> None:
+        self.memory.set(resident_bytes())
+
+    def process_exited(self) -> None:
+        """A worker's live gauges (index, memory) leave the totals with it."""
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
-class _BatchingCollector(Collector):
-    def __init__(self, source: Callable[[], object]) -> None:
-        self.source = source
-
-    def collect(self) -> Iterator[Metric]:
-        embedder = self.source()
-        yield CounterMetricFamily(
-            "dockfaq_embedding_batches",
-            "Model calls made to embed questions",
-            value=getattr(embedder, "batches", 0),
-        )
-        yield CounterMetricFamily(
-            "dockfaq_embedding_texts",
-            "Questions embedded by those calls",
-            value=getattr(embedder, "texts", 0),
-        )
+def resident_bytes() -> int:
+    """This process's resident set, from /proc (0 where there is no /proc)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")

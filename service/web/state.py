@@ -12,6 +12,7 @@ import httpx
 from fastapi import Depends, Request
 
 from service.answer import Answer
+from service.batching import BatchingEmbedder
 from service.cache import LRUCache
 from service.chat import Chat
 from service.conversations import ConversationStore
@@ -58,13 +59,13 @@ class AppState:
         # Reloads build the index in a child process, except in an app handed a ready
         # Retriever (tests), whose embedder may exist only in this process.
         self.builds_in_child = False
+        self.worker = False  # one of several processes (`dockfaq serve --workers N`)
         self.reloading = threading.Lock()  # one reload at a time (POST /admin/reload, SIGHUP)
         self.metrics = Metrics()
         # Answers to questions asked without earlier turns, for the loaded index only.
         self.answers: LRUCache[Answer] = LRUCache(
             settings.cache_size, record=self.metrics.cache_recorder("answer")
         )
-        self.metrics.watch_embedder(lambda: self.retriever.embedder if self.retriever else None)
         self.http: httpx.AsyncClient | None = None  # calls to chat platform APIs
         self.tokens: defaultdict[str, AccessToken] = defaultdict(AccessToken)  # per platform
         self.limiter = _limiter(settings.rate_limit, settings.redis_url)
@@ -94,9 +95,14 @@ class AppState:
 
     def set_retriever(self, retriever: Retriever) -> None:
         retriever.vector_cache.record = self.metrics.cache_recorder("embedding")
-        self.retriever = retriever
+        if isinstance(retriever.embedder, BatchingEmbedder):
+            retriever.embedder.record = self.metrics.batch_recorder()
+        previous, self.retriever = self.retriever, retriever
         self.answers.clear()  # a new index version: earlier answers may no longer hold
-        self.metrics.index.clear()
+        if previous is not None and previous.version != retriever.version:
+            # Workers' values are files that clear() does not empty: the old version says 0.
+            self.metrics.index.labels(previous.version).set(0)
+            self.metrics.index.clear()
         self.metrics.index.labels(retriever.version).set(1)
         self.metrics.entries.set(len(retriever.entry_ids))
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +32,10 @@ async def reload(state: StateDep, current: RetrieverDep) -> dict[str, str]:
         raise HTTPException(422, f"reload refused, the old index keeps serving: {exc}") from exc
     finally:
         state.reloading.release()
+    if state.worker:
+        # The other workers: the supervisor replaces each (this one too) with a process that
+        # loads the new index before it serves.
+        os.kill(os.getppid(), signal.SIGHUP)
     return {"index_version": fresh.version, "previous": current.version}
 
 
