@@ -293,7 +293,9 @@ def build_dockfaq_index(work: Path) -> tuple[dict[str, str], float]:
     return env, time.perf_counter() - started
 
 
-def dockfaq_system(env: dict[str, str]) -> System:
+def dockfaq_system(env: dict[str, str], workers: int = 0) -> System:
+    """``dockfaq serve``; ``workers`` 0: its default, one process per core."""
+
     def describe(response: httpx.Response) -> str:
         body = response.json()
         cited = body["citations"][0]["id"] if body.get("citations") else "-"
@@ -301,7 +303,7 @@ def dockfaq_system(env: dict[str, str]) -> System:
 
     return System(
         name="dockfaq",
-        command=[str(VENV_BIN / "dockfaq"), "serve", "--port", "{port}"],
+        command=[str(VENV_BIN / "dockfaq"), "serve", "--port", "{port}", "--workers", str(workers)],
         env=env,
         ready_path="/readyz",
         build=post_json("/chat", "message"),
@@ -548,6 +550,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeated-concurrency", type=int, default=32)
     parser.add_argument("--skip-txtai", action="store_true", help="no txtai baseline")
     parser.add_argument(
+        "--workers", type=int, default=0, help="dockfaq serve --workers (0: one per core)"
+    )
+    parser.add_argument(
         "--no-variants",
         action="store_true",
         help="distinct scenarios: repeat questions verbatim after a full pass (a cache hits)",
@@ -609,7 +614,7 @@ def main() -> int:
                 log("building the dockfaq index ...")
                 env, build_s = build_dockfaq_index(work)
                 systems_meta["dockfaq"] = {"index_build_s": round(build_s, 2)}
-                return dockfaq_system(env)
+                return dockfaq_system(env, args.workers)
 
             pending.append(("dockfaq", dockfaq))
         if "naive" in wanted:

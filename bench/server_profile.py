@@ -176,7 +176,8 @@ def main() -> int:
     script = work / "distinct.lua"
     script.write_text(LUA % ",\n".join(json.dumps(t, ensure_ascii=False) for t in texts))
     env = run.child_env(DOCKFAQ_INDEX_DIR=str(args.index), DOCKFAQ_DATA_DIR=str(work / "data"))
-    running = run.start(run.dockfaq_system(env), work)
+    # One process: the threads measured are those of the process that answers.
+    running = run.start(run.dockfaq_system(env, workers=1), work)
     try:
         rows = [
             profile(running.process.pid, running.base_url, script, int(c), args.duration)
