@@ -117,10 +117,8 @@ def serve(
     """
     import uvicorn
 
-    from service import conversations, corpus, engine
-    from service.web import create_app, protocol
-    from service.web import workers as workers_module
-    from service.web.logs import configure_logging
+    from service import conversations, corpus, engine, supervisor
+    from service.logs import configure_logging
 
     settings = _settings()
     settings = settings.model_copy(
@@ -148,13 +146,15 @@ def serve(
             limit_concurrency=settings.max_connections,
         )
         if count == 1:
+            from service.web import create_app, protocol
+
             uvicorn.run(
                 create_app(settings),
                 http=protocol.guarded(settings.max_header_bytes, settings.header_timeout),
                 **common,
             )
             return
-        workers_module.serve(settings, count, common)
+        supervisor.serve(settings, count, common)
     except DockfaqError as exc:
         _fail(str(exc))
 

@@ -8,12 +8,15 @@ finished index, as at start-up.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 
 from service.errors import CorpusError, DockfaqError
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # The child's exit status for a corpus that does not validate (the message is on stderr).
 CORPUS_REFUSED = 3
@@ -61,3 +64,36 @@ def main() -> None:
     except (DockfaqError, OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         sys.exit(1)
+
+
+def bring_up_to_date(settings: Settings) -> None:
+    """Serve the index of this corpus and these settings: one built from another corpus (an
+    upgraded image, an edited corpus) or for another encoder is rebuilt first, in a child
+    process, and swapped in atomically. If that fails, the previous index serves and the log
+    says why. (With no index at all, open_retriever builds one.)"""
+    from service import engine
+
+    if not engine.check_index(settings):
+        return
+    reason = engine.stale_reason(settings)
+    if reason is None:
+        return
+    log.warning("rebuilding the index in %s before serving: %s", settings.index_dir, reason)
+    try:
+        build_in_child(settings)
+    except DockfaqError as exc:
+        log.error("the rebuild failed, the previous index serves: %s", exc)
+        return
+    log.info("index rebuilt from %s", settings.corpus_dir)
+
+
+def prepare(settings: Settings) -> None:
+    """Before several workers start: build the index if there is none, and rebuild a stale
+    one, so that the workers only load it (and do not build it N times at once)."""
+    from service import engine
+
+    if engine.check_index(settings):
+        bring_up_to_date(settings)
+        return
+    log.warning("no index in %s: building one from %s", settings.index_dir, settings.corpus_dir)
+    build_in_child(settings)

@@ -180,11 +180,11 @@ def test_serve_outside_the_project_says_where_the_corpus_was_looked_for(
 def test_serve_runs_one_worker_per_core_unless_limits_live_in_memory(
     env: Path, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], served: str
 ) -> None:
-    from service import conversations
-    from service.web import workers
+    from service import conversations, supervisor
 
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
+
     class Unused:  # Redis is not reached in this test
         def close(self) -> None:
             pass
@@ -192,7 +192,7 @@ def test_serve_runs_one_worker_per_core_unless_limits_live_in_memory(
     monkeypatch.setattr(conversations, "open_store", lambda *args: Unused())
     runs: list[object] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **options: runs.append("one"))
-    monkeypatch.setattr(workers, "serve", lambda settings, count, options: runs.append(count))
+    monkeypatch.setattr(supervisor, "serve", lambda settings, count, options: runs.append(count))
     assert runner.invoke(app, ["build"]).exit_code == 0
     result = runner.invoke(app, ["serve", "--port", "8999"])
     assert result.exit_code == 0, result.output

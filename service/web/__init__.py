@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from service import __version__, conversations, corpus, engine
+from service import __version__, conversations, corpus, engine, rebuild
 from service.errors import (
     DockfaqError,
     IndexMismatch,
@@ -24,7 +24,6 @@ from service.errors import (
     NotReady,
     UnknownConversation,
 )
-from service.rebuild import build_in_child
 from service.retrieval import Retriever
 from service.settings import Settings
 from service.web import headers
@@ -181,16 +180,6 @@ async def _index(state: AppState, retriever: Retriever | None) -> AsyncIterator[
     task.cancel()
 
 
-def prepare_index(settings: Settings) -> None:
-    """Before workers start: build the index if there is none, and rebuild a stale one, each in
-    a child process, so that the workers only load it (and do not build it N times at once)."""
-    if engine.check_index(settings):
-        _bring_index_up_to_date(settings)
-        return
-    log.warning("no index in %s: building one from %s", settings.index_dir, settings.corpus_dir)
-    build_in_child(settings)
-
-
 async def _measure_memory(state: AppState) -> None:
     """Each worker's resident memory, in /metrics (dockfaq_process_resident_bytes)."""
     while True:
@@ -212,7 +201,7 @@ def _reload_on_sighup(state: AppState) -> None:
 def _load(state: AppState, update: bool = True) -> None:
     try:
         if update:
-            _bring_index_up_to_date(state.settings)
+            rebuild.bring_up_to_date(state.settings)
         retriever = engine.open_retriever(state.settings, serving=True)
         state.set_retriever(retriever)
         log.info("index %s loaded", retriever.version)
@@ -222,25 +211,6 @@ def _load(state: AppState, update: bool = True) -> None:
     except Exception as exc:  # a bug or the machine: /readyz must say so, not "loading" forever
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.exception("cannot load the index")
-
-
-def _bring_index_up_to_date(settings: Settings) -> None:
-    """Serve the index of this corpus and these settings: one built from another corpus (an
-    upgraded image, an edited corpus) or for another encoder is rebuilt first, in a child
-    process, and swapped in atomically. If that fails, the previous index serves and the log
-    says why. (With no index at all, open_retriever builds one.)"""
-    if not engine.check_index(settings):
-        return
-    reason = engine.stale_reason(settings)
-    if reason is None:
-        return
-    log.warning("rebuilding the index in %s before serving: %s", settings.index_dir, reason)
-    try:
-        build_in_child(settings)
-    except DockfaqError as exc:
-        log.error("the rebuild failed, the previous index serves: %s", exc)
-        return
-    log.info("index rebuilt from %s", settings.corpus_dir)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,9 +8,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
-# Set by `dockfaq serve --workers N` for its workers: each writes its values to files there, and
-# any worker's /metrics adds up all of them (prometheus_client's multiprocess mode).
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+from service.supervisor import MULTIPROCESS_DIR  # set for `dockfaq serve --workers N`
 
 
 class Metrics:

@@ -236,7 +236,7 @@ def test_access_log_is_json_without_secrets(
 ) -> None:
     import logging
 
-    from service.web.logs import JsonFormatter
+    from service.logs import JsonFormatter
 
     caplog.set_level(logging.INFO, logger="dockfaq.access")
     with _client(settings, fake_retriever, api_keys="s3cret-key-0123456789") as client:
