@@ -22,15 +22,11 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: bench/ is on sys.path, the project root is not
@@ -73,16 +69,10 @@ def thread_ticks(pid: int) -> dict[str, int]:
     return ticks
 
 
-def metric(base: str, name: str) -> float:
-    text = httpx.get(f"{base}/metrics", timeout=10).text
-    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
-
-
 def profile(pid: int, base: str, script: Path, concurrency: int, duration: int) -> dict:
     svg = RESULTS / f"profile-gil-c{concurrency}.svg"
     raw = Path(tempfile.mkstemp(suffix=".txt")[1])
-    batches, texts = (metric(base, f"dockfaq_embedding_{k}_total") for k in ("batches", "texts"))
+    batches, texts = run.embedding_counts(base)
     before = thread_ticks(pid)
     spy = [
         shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
@@ -109,9 +99,8 @@ def profile(pid: int, base: str, script: Path, concurrency: int, duration: int) 
     cpu = {t: after[t] - before.get(t, 0) for t in after if after[t] > before.get(t, 0)}
     ranked = sorted(cpu.items(), key=lambda kv: -kv[1])
     hz = os.sysconf("SC_CLK_TCK")
-    batch = (metric(base, "dockfaq_embedding_texts_total") - texts) / max(
-        1.0, metric(base, "dockfaq_embedding_batches_total") - batches
-    )
+    batches_after, texts_after = run.embedding_counts(base)
+    batch = (texts_after - texts) / max(1.0, batches_after - batches)
     return {
         "concurrency": concurrency,
         "requests": requests,
@@ -144,24 +133,6 @@ def profile(pid: int, base: str, script: Path, concurrency: int, duration: int) 
     }
 
 
-def encoder_alone(index: Path, texts: list[str], batch: int) -> tuple[float, float]:
-    """Questions per second (wall) and CPU-ms per question of the index's encoder alone."""
-    from service.embedding import OnnxEmbedder
-
-    encoder = OnnxEmbedder(index)
-    encoder.encode(texts[:batch])
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu, wall = usage.ru_utime + usage.ru_stime, time.perf_counter()
-    done = 0
-    for start in range(0, len(texts) - batch + 1, batch):
-        encoder.encode(texts[start : start + batch])
-        done += batch
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return done / (time.perf_counter() - wall), 1000 * (
-        usage.ru_utime + usage.ru_stime - cpu
-    ) / done
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--concurrency", default="1,32")
@@ -188,8 +159,12 @@ def main() -> int:
     suffixed = [f"{t} r0-0-{n}" for n, t in enumerate(texts)]
     for row in rows:
         batch = max(1, round(row["mean_batch"]))
-        rate, cpu = encoder_alone(args.index, suffixed, batch)
-        row["encoder_alone_q_per_s"], row["encoder_alone_cpu_ms"] = round(rate), round(cpu, 2)
+        alone = run.encoder_ceiling(args.index, suffixed, batch)
+        rate = alone["q_per_s"]
+        row["encoder_alone_q_per_s"], row["encoder_alone_cpu_ms"] = (
+            round(rate),
+            alone["cpu_ms_per_q"],
+        )
         row["server_over_encoder"] = round(row["req_per_s"] / rate, 2)
         print(json.dumps(row))
     (RESULTS / "profile.json").write_text(json.dumps(rows, indent=2))
