@@ -373,3 +373,35 @@ def test_oversized_or_slow_headers_are_cut_off(server_env: dict[str, str], serve
         fine.close()
     finally:
         stop_server(process)
+
+
+def test_a_stopping_server_answers_a_request_on_a_connection_it_already_took(
+    tmp_path: Path, real_index_dir: Path
+) -> None:
+    """uvicorn closed a connection with no request yet at once on shutdown (a worker retired by
+    a reload): a request already on its way was lost. Now it is answered, and the connection
+    and the server close after it; a connection that stays silent is closed."""
+    import signal
+
+    from service.web.protocol import DRAIN_SECONDS
+
+    env = server_env_for(tmp_path, CORPUS)
+    shutil.copytree(real_index_dir, env["DOCKFAQ_INDEX_DIR"])
+    process, base = start_server(env, tmp_path / "server.log")
+    try:
+        with _raw(base) as late, _raw(base) as silent:
+            time.sleep(0.3)  # the server has taken both connections
+            process.send_signal(signal.SIGTERM)
+            time.sleep(DRAIN_SECONDS / 4)  # the server is shutting down
+            late.sendall(b"GET /entries/user-flag HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = _read_all(late)  # until the server closes it
+            assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+            assert b"connection: close" in reply.lower() and b'"user-flag"' in reply
+            started = time.monotonic()
+            assert _read_all(silent) == b""  # closed, not answered
+            assert time.monotonic() - started < DRAIN_SECONDS + 2
+        # uvicorn raises the signal again once it has shut down
+        assert process.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            stop_server(process)

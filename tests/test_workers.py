@@ -51,14 +51,18 @@ def served(
 
 def workers(supervisor: int) -> list[int]:
     """The supervisor's worker processes (not multiprocessing's resource tracker)."""
-    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return children(supervisor, b"spawn_main")
+
+
+def children(parent: int, marked: bytes) -> list[int]:
+    """``parent``'s child processes whose command line contains ``marked``."""
     found = []
-    for pid in children:
+    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"spawn_main" in command:
+        if marked in command:
             found.append(int(pid))
     return sorted(found)
 
@@ -138,8 +142,10 @@ def test_a_reload_reaches_every_worker_and_no_request_fails(
     original = entry.read_text()
 
     def replaced(before: list[int]) -> list[int]:
-        """The workers, once the supervisor has replaced both of ``before``."""
-        deadline = time.monotonic() + 120
+        """The workers, once the supervisor has replaced both of ``before``. The rebuild that
+        comes first took 35 s on an idle machine and over 2 minutes beside the load and the
+        container tests' image builds."""
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             now = workers(process.pid)
             if len(now) == 2 and not set(now) & set(before):
@@ -162,12 +168,10 @@ def test_a_reload_reaches_every_worker_and_no_request_fails(
             with steady_load(base) as statuses:
                 reload()
                 replaced(before)
-            # No request is refused or answered with an error. One connection may be dropped:
-            # uvicorn closes a retiring worker's connections that have not sent a request yet,
-            # and one accepted a moment before can lose its request (seen once in 3,691).
+            # No request is refused, dropped (0) or answered with an error; a retiring worker
+            # answers what reaches it (service/web/protocol.py, shutdown).
             assert len(statuses) > 50, how
-            assert [code for code in statuses if code not in (200, 0)] == [], how
-            assert statuses.count(0) <= 1, how
+            assert [code for code in statuses if code != 200] == [], how
             for _ in range(20):  # new connections: the kernel hands them to either worker
                 body = httpx.get(f"{base}/entries/user-flag", timeout=10).json()
                 assert body["answer"]["en"].startswith(f"Reloaded by {how}."), how
@@ -219,6 +223,40 @@ def test_killing_the_supervisor_takes_its_workers_with_it(
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/readyz", timeout=2)
+
+
+def test_a_stop_during_a_reload_ends_the_rebuild_and_every_process(
+    tmp_path: Path, real_index_dir: Path
+) -> None:
+    """SIGTERM while the supervisor rebuilds for a SIGHUP: uvicorn's supervisor would finish
+    the rebuild first (minutes on a busy machine, longer than `docker stop` waits)."""
+    corpus_dir, scratch = tmp_path / "corpus", tmp_path / "tmp"
+    shutil.copytree(CORPUS, corpus_dir)
+    scratch.mkdir()
+    env = {**server_env_for(tmp_path, corpus_dir), "DOCKFAQ_WORKERS": "2", "TMPDIR": str(scratch)}
+    index = Path(env["DOCKFAQ_INDEX_DIR"])
+    shutil.copytree(real_index_dir, index)
+    process, _ = start_server(env, tmp_path / "server.log")
+    manifest = (index / "manifest.json").read_bytes()
+    entry = corpus_dir / "non-root" / "user-flag.md"
+    entry.write_text(entry.read_text().replace("## en\n", "## en\nNever served.\n", 1))
+    process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while not (build := children(process.pid, b"service.rebuild")):
+        assert time.monotonic() < deadline, "no rebuild started"
+        time.sleep(0.1)
+    time.sleep(3)  # into the build: PyTorch loads
+    everyone = workers(process.pid) + build
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)  # the rebuild alone takes 35 s or more
+    time.sleep(0.5)
+    assert [pid for pid in everyone if Path(f"/proc/{pid}").exists()] == []
+    assert (index / "manifest.json").read_bytes() == manifest  # the old index, whole
+    assert [p.name for p in index.parent.iterdir() if p.name.startswith(".index-build")] == []
+    # No encoder export, no metrics directory left (jieba keeps its dictionary cache there).
+    assert [p.name for p in scratch.iterdir() if p.name != "jieba.cache"] == []
+    log = (tmp_path / "server.log").read_text()
+    assert "the rebuild was stopped: the server is stopping" in log
 
 
 def test_answers_stay_up_while_a_worker_is_killed(

@@ -8,6 +8,11 @@ lacks when it faces clients directly.
   headers arrive a byte at a time (slowloris): each holds a connection forever. Headers not
   complete within ``header_timeout`` seconds of the connection or the request starting get
   408 and the connection is closed.
+
+And one mending: on shutdown (a worker retired by a reload, a stop) uvicorn closes at once
+every connection with no request in progress, including one it accepted a moment ago whose
+request is still on its way, which the client then sees dropped. Here such a connection has
+``DRAIN_SECONDS`` to send its request, which is answered and the connection then closed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ _END_OF_HEADERS = b"\r\n\r\n"
 # before closing: closing with unread data makes the kernel reset the connection, and the
 # client may never see the 431 or 408.
 LINGER_SECONDS = 2.0
+# On shutdown, how long a connection with no request in progress may still start one.
+DRAIN_SECONDS = 2.0
 
 
 def guarded(max_header_bytes: int, header_timeout: float) -> type[asyncio.Protocol]:
@@ -54,6 +61,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = self.loop.call_later(
             self.header_timeout, self._check_time
         )
+        self._draining = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -76,6 +84,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(431, f"request headers over {self.max_header_bytes} bytes")
                 return
         super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered, then closed
+
+    def shutdown(self) -> None:
+        """uvicorn's, except that a connection with no request in progress is closed only if
+        none starts within ``DRAIN_SECONDS``."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            super().shutdown()  # closes once this response is sent
+            return
+        self._draining = True
+        self.loop.call_later(DRAIN_SECONDS, self._end_drain)
+
+    def _end_drain(self) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and not self._reading_partial_headers() and not self.transport.is_closing():
+            self.transport.close()
+
+    def _reading_partial_headers(self) -> bool:
+        """Some of a request's headers have come, not all (the header timeout ends a slow one)."""
+        return self._reading_headers and self._header_bytes > 0
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
