@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import marshal
 import re
+import tempfile
 import unicodedata
 from pathlib import Path
 from typing import Any, Literal
@@ -272,6 +274,26 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
+def load_dictionary(tokenizer: Any) -> None:
+    """Load a jieba tokenizer's default dictionary from the cache jieba keeps, as
+    ``initialize`` does, but faster: ``initialize`` reads it with ``marshal.load`` on the file,
+    which reads it in small pieces (0.57 s here, against 0.17 s for ``marshal.loads`` on its
+    bytes), and every worker's start-up waits for it. Does nothing when there is no readable
+    cache, or the tokenizer has another dictionary or cache location: ``initialize`` does it."""
+    if tokenizer.initialized or tokenizer.dictionary is not None:  # jieba.DEFAULT_DICT
+        return
+    if tokenizer.cache_file or tokenizer.tmp_dir:
+        return
+    try:
+        freq, total = marshal.loads((Path(tempfile.gettempdir()) / "jieba.cache").read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return
+    if not isinstance(freq, dict) or not isinstance(total, int):
+        return
+    with tokenizer.lock:
+        tokenizer.FREQ, tokenizer.total, tokenizer.initialized = freq, total, True
+
+
 @functools.cache
 def glossary() -> dict[str, str]:
     """Chinese -> English Docker vocabulary (service/glossary.tsv)."""
@@ -288,7 +310,8 @@ def _jieba() -> Any:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
+    load_dictionary(jieba.dt)
+    jieba.initialize()  # builds the dictionary (and its cache) when load_dictionary could not
     for word in glossary():
         if len(word) > 1:
             jieba.add_word(word)  # keep domain terms such as 基础镜像 in one piece

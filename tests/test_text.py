@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from service import text
@@ -144,3 +147,26 @@ def test_names_docker(post: str) -> None:
 )
 def test_does_not_name_docker(post: str) -> None:
     assert not text.names_docker(post)
+
+
+def test_the_chinese_dictionary_loads_from_jiebas_cache_as_jieba_loads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jieba
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ours = jieba.Tokenizer()
+    text.load_dictionary(ours)
+    assert not ours.initialized  # no cache yet: jieba's own initialize builds it
+    theirs = jieba.Tokenizer()
+    theirs.initialize()  # and writes its cache
+    assert (tmp_path / "jieba.cache").is_file()
+    text.load_dictionary(ours)
+    assert ours.initialized
+    assert ours.total == theirs.total and ours.FREQ == theirs.FREQ
+    sentence = "容器启动后立即退出怎么办，基础镜像用什么"
+    assert ours.lcut(sentence) == theirs.lcut(sentence)
+    (tmp_path / "jieba.cache").write_bytes(b"\x00 not a dictionary")
+    broken = jieba.Tokenizer()
+    text.load_dictionary(broken)
+    assert not broken.initialized
