@@ -136,7 +136,6 @@ class Supervisor(Multiprocess):
             signal.signal(stop, self._stop)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
-        self.signal_queue.append(signum)
         self.should_exit.set()  # ends a rebuild or a wait for a replacement, then the loop
 
     def handle_hup(self) -> None:

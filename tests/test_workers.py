@@ -53,7 +53,8 @@ def served(
 def workers(supervisor: int) -> list[int]:
     """The supervisor's worker processes: forked, they have its command line (a rebuild's
     child process does not)."""
-    return children(supervisor, lambda command: command == cmdline(supervisor))
+    own = cmdline(supervisor)
+    return children(supervisor, lambda command: command == own)
 
 
 def children(parent: int, chosen: Callable[[bytes], bool]) -> list[int]:
