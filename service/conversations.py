@@ -8,13 +8,15 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, astuple, dataclass, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from service.errors import ConfigError
 from service.text import Language
+
+T = TypeVar("T")
 
 HISTORY_TURNS = 20  # per conversation; older turns are dropped
 
@@ -178,7 +180,9 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                path, timeout=BUSY_WAIT_S, check_same_thread=False, isolation_level=None
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL (in WAL mode): a committed turn survives a crash of the process (kill -9)
             # without an fsync per answer, which would cap the server at a few hundred answers
@@ -186,6 +190,8 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             _add_missing_columns(self._db)
+            # From here on a busy database is waited for by `_busy_retried`, not by SQLite.
+            self._db.execute("PRAGMA busy_timeout=0")
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the conversation database {path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -199,65 +205,78 @@ class SQLiteStore:
         if turn.answer:
             digest = hashlib.sha256(f"{turn.answer}\0{turn.citations}".encode())
             answer_id = digest.hexdigest()[:32]
-        with self._lock:
-            if not answer_id or answer_id in self._stored_answers:
-                self._db.execute(_INSERT_TURN, (*row, answer_id))  # one statement, one commit
-                return
+
+        def insert_turn() -> None:
+            self._db.execute(_INSERT_TURN, (*row, answer_id))  # one statement, one commit
+
+        def insert_both() -> None:
             with self._db:  # one commit for both rows
-                self._db.execute("BEGIN")
+                self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute(
                     "INSERT OR IGNORE INTO answers (id, answer, citations) VALUES (?, ?, ?)",
                     (answer_id, turn.answer, turn.citations),
                 )
                 self._db.execute(_INSERT_TURN, (*row, answer_id))
+
+        with self._lock:
+            if not answer_id or answer_id in self._stored_answers:
+                _busy_retried(insert_turn)
+                return
+            _busy_retried(insert_both)
             if len(self._stored_answers) >= _KNOWN_ANSWERS:
                 self._stored_answers.clear()
             self._stored_answers.add(answer_id)
 
-    def history(self, conversation_id: str, limit: int = 5) -> list[Turn]:
+    def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
         with self._lock:
-            rows = self._db.execute(
-                f"{_SELECT_TURNS} WHERE t.conversation_id = ? ORDER BY t.seq DESC LIMIT ?",
-                (conversation_id, limit),
-            ).fetchall()
+            return _busy_retried(lambda: self._db.execute(sql, parameters).fetchall())
+
+    def history(self, conversation_id: str, limit: int = 5) -> list[Turn]:
+        rows = self._rows(
+            f"{_SELECT_TURNS} WHERE t.conversation_id = ? ORDER BY t.seq DESC LIMIT ?",
+            (conversation_id, limit),
+        )
         return [_turn(row) for row in reversed(rows)]
 
     def turn(self, message_id: str) -> Turn | None:
-        with self._lock:
-            row = self._db.execute(
-                f"{_SELECT_TURNS} WHERE t.message_id = ?", (message_id,)
-            ).fetchone()
-        return _turn(row) if row else None
+        rows = self._rows(f"{_SELECT_TURNS} WHERE t.message_id = ?", (message_id,))
+        return _turn(rows[0]) if rows else None
 
     def turns(self) -> Iterator[Turn]:
-        with self._lock:
-            rows = self._db.execute(f"{_SELECT_TURNS} ORDER BY t.seq").fetchall()
+        rows = self._rows(f"{_SELECT_TURNS} ORDER BY t.seq")
         return (_turn(row) for row in rows)
 
     def add_feedback(self, feedback: Feedback) -> None:
-        # One transaction: the old vote goes only if the new one lands.
-        with self._lock, self._synced(), self._db:
-            self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM feedback WHERE message_id = ?", (feedback.message_id,))
-            self._db.execute(
-                "INSERT INTO feedback (message_id, rating, comment, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                astuple(feedback),
-            )
+        def replace_vote() -> None:
+            # One transaction: the old vote goes only if the new one lands.
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "DELETE FROM feedback WHERE message_id = ?", (feedback.message_id,)
+                )
+                self._db.execute(
+                    "INSERT INTO feedback (message_id, rating, comment, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    astuple(feedback),
+                )
+
+        with self._lock, self._synced():
+            _busy_retried(replace_vote)
 
     def feedback(self) -> list[Feedback]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT message_id, rating, comment, created_at FROM feedback ORDER BY seq"
-            ).fetchall()
+        rows = self._rows(
+            "SELECT message_id, rating, comment, created_at FROM feedback ORDER BY seq"
+        )
         return [Feedback(*row) for row in rows]
 
     def add_entry_vote(self, vote: EntryVote) -> None:
         with self._lock, self._synced():
-            self._db.execute(
-                "INSERT INTO entry_votes (entry_id, rating, comment, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                astuple(vote),
+            _busy_retried(
+                lambda: self._db.execute(
+                    "INSERT INTO entry_votes (entry_id, rating, comment, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    astuple(vote),
+                )
             )
 
     @contextlib.contextmanager
@@ -271,25 +290,53 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
 
     def entry_votes(self) -> list[EntryVote]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT entry_id, rating, comment, created_at FROM entry_votes ORDER BY seq"
-            ).fetchall()
+        rows = self._rows(
+            "SELECT entry_id, rating, comment, created_at FROM entry_votes ORDER BY seq"
+        )
         return [EntryVote(*row) for row in rows]
 
     def claim(self, key: str, ttl_seconds: int) -> bool:
         moment = now()
         with self._lock:
-            self._db.execute("DELETE FROM claims WHERE expires_at <= ?", (moment,))
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)",
-                (key, moment + ttl_seconds),
+            _busy_retried(
+                lambda: self._db.execute("DELETE FROM claims WHERE expires_at <= ?", (moment,))
+            )
+            cursor = _busy_retried(
+                lambda: self._db.execute(
+                    "INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)",
+                    (key, moment + ttl_seconds),
+                )
             )
         return cursor.rowcount == 1
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+# How long a statement waits for another process's write, as sqlite3's default timeout did.
+BUSY_WAIT_S = 5.0
+# The pauses between tries, then the last one repeated. A write here takes about 0.1 ms, so the
+# lock is usually free again within a few of them. SQLite's own busy handler sleeps 1 ms at
+# least, then longer, on the event loop: with two workers writing a few thousand turns a second,
+# one write in ten waited a millisecond or more while the worker had nothing else to do.
+BUSY_PAUSES_S = (0.0, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005)
+
+
+def _busy_retried(statement: Callable[[], T]) -> T:
+    """``statement()``, tried again while another process holds the database's write lock
+    (SQLITE_BUSY), for up to BUSY_WAIT_S; then the last error is raised. A transaction is rolled
+    back by its ``with connection`` before it is tried again."""
+    deadline = time.monotonic() + BUSY_WAIT_S
+    tries = 0
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(BUSY_PAUSES_S[min(tries, len(BUSY_PAUSES_S) - 1)])
+        tries += 1
 
 
 def _turn(row: tuple[Any, ...]) -> Turn:

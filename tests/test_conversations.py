@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 
 from service.conversations import (
+    BUSY_PAUSES_S,
     ConversationStore,
     EntryVote,
     Feedback,
@@ -69,8 +71,6 @@ def test_sqlite_store(tmp_path: Path) -> None:
 
 
 def test_sqlite_database_of_an_earlier_version_is_upgraded(tmp_path: Path) -> None:
-    import sqlite3
-
     old = sqlite3.connect(tmp_path / "db.sqlite3")
     old.executescript(
         "CREATE TABLE turns (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL "
@@ -115,6 +115,60 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     assert "PRAGMA synchronous=NORMAL" in statements[commit:], statements
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1
     store.close()
+
+
+def _holding_the_write_lock(path: Path) -> sqlite3.Connection:
+    """Another worker in the middle of a write: its transaction holds the database's write lock."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO claims (key, expires_at) VALUES ('other', 1e12)")
+    return other
+
+
+@pytest.mark.parametrize("answer", ["", "an answer not stored before"])
+def test_a_write_waits_for_another_workers_lock_in_short_pauses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # SQLite's own busy handler sleeps a millisecond and more, on the event loop, while the other
+    # worker's write takes about 0.1 ms. The store tries again after short pauses instead.
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    other = _holding_the_write_lock(tmp_path / "db.sqlite3")
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == len(BUSY_PAUSES_S) + 2:
+            other.execute("COMMIT")  # the other worker's write ends, after every pause length
+
+    monkeypatch.setattr("service.conversations.time.sleep", pause)
+    turn = Turn("m1", "c1", "q", "en", bool(answer), 0.5, "e", "t", 1.0, "", answer, "[]")
+    store.add_turn(turn)
+    assert store.turn("m1") == turn
+    assert pauses == [*BUSY_PAUSES_S, BUSY_PAUSES_S[-1], BUSY_PAUSES_S[-1]]
+    assert max(pauses) <= 0.001
+    assert store.claim("mine", 60) and len(pauses) == len(BUSY_PAUSES_S) + 2  # free: no pause
+    store.close()
+    other.close()
+
+
+def test_a_write_gives_up_when_another_worker_never_lets_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    other = _holding_the_write_lock(tmp_path / "db.sqlite3")
+    monkeypatch.setattr("service.conversations.BUSY_WAIT_S", 0.05)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.add_turn(Turn("m1", "c1", "q", "en", True, 0.5, "e", "t", 1.0, "", "new", "[]"))
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.add_feedback(Feedback("m1", "up", None, 1.0))
+    other.execute("ROLLBACK")
+    # Nothing half-written: neither the answer nor the turn; and the store works again.
+    assert store._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 0
+    assert store.turn("m1") is None and store.feedback() == []
+    store.add_feedback(Feedback("m1", "up", None, 1.0))
+    assert len(store.feedback()) == 1
+    store.close()
+    other.close()
 
 
 def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
