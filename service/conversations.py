@@ -205,27 +205,36 @@ class SQLiteStore:
         if turn.answer:
             digest = hashlib.sha256(f"{turn.answer}\0{turn.citations}".encode())
             answer_id = digest.hexdigest()[:32]
-
-        def insert_turn() -> None:
-            self._db.execute(_INSERT_TURN, (*row, answer_id))  # one statement, one commit
-
-        def insert_both() -> None:
-            with self._db:  # one commit for both rows
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(
-                    "INSERT OR IGNORE INTO answers (id, answer, citations) VALUES (?, ?, ?)",
-                    (answer_id, turn.answer, turn.citations),
-                )
-                self._db.execute(_INSERT_TURN, (*row, answer_id))
-
         with self._lock:
             if not answer_id or answer_id in self._stored_answers:
-                _busy_retried(insert_turn)
+                self._execute(_INSERT_TURN, (*row, answer_id))  # one statement, one commit
                 return
-            _busy_retried(insert_both)
+            self._transaction(
+                (
+                    "INSERT OR IGNORE INTO answers (id, answer, citations) VALUES (?, ?, ?)",
+                    (answer_id, turn.answer, turn.citations),
+                ),
+                (_INSERT_TURN, (*row, answer_id)),
+            )
             if len(self._stored_answers) >= _KNOWN_ANSWERS:
                 self._stored_answers.clear()
             self._stored_answers.add(answer_id)
+
+    def _execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        """One statement (committed on its own), tried again while the database is busy."""
+        return _busy_retried(lambda: self._db.execute(sql, parameters))
+
+    def _transaction(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+        """Statements in one commit: all land or none. ``BEGIN IMMEDIATE`` takes the write lock
+        first, so a busy database shows there, and the whole transaction is tried again."""
+
+        def run() -> None:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                for sql, parameters in statements:
+                    self._db.execute(sql, parameters)
+
+        _busy_retried(run)
 
     def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
         with self._lock:
@@ -247,21 +256,15 @@ class SQLiteStore:
         return (_turn(row) for row in rows)
 
     def add_feedback(self, feedback: Feedback) -> None:
-        def replace_vote() -> None:
-            # One transaction: the old vote goes only if the new one lands.
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(
-                    "DELETE FROM feedback WHERE message_id = ?", (feedback.message_id,)
-                )
-                self._db.execute(
+        with self._lock, self._synced():
+            self._transaction(  # the old vote goes only if the new one lands
+                ("DELETE FROM feedback WHERE message_id = ?", (feedback.message_id,)),
+                (
                     "INSERT INTO feedback (message_id, rating, comment, created_at) "
                     "VALUES (?, ?, ?, ?)",
                     astuple(feedback),
-                )
-
-        with self._lock, self._synced():
-            _busy_retried(replace_vote)
+                ),
+            )
 
     def feedback(self) -> list[Feedback]:
         rows = self._rows(
@@ -271,12 +274,10 @@ class SQLiteStore:
 
     def add_entry_vote(self, vote: EntryVote) -> None:
         with self._lock, self._synced():
-            _busy_retried(
-                lambda: self._db.execute(
-                    "INSERT INTO entry_votes (entry_id, rating, comment, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    astuple(vote),
-                )
+            self._execute(
+                "INSERT INTO entry_votes (entry_id, rating, comment, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                astuple(vote),
             )
 
     @contextlib.contextmanager
@@ -298,14 +299,10 @@ class SQLiteStore:
     def claim(self, key: str, ttl_seconds: int) -> bool:
         moment = now()
         with self._lock:
-            _busy_retried(
-                lambda: self._db.execute("DELETE FROM claims WHERE expires_at <= ?", (moment,))
-            )
-            cursor = _busy_retried(
-                lambda: self._db.execute(
-                    "INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)",
-                    (key, moment + ttl_seconds),
-                )
+            self._execute("DELETE FROM claims WHERE expires_at <= ?", (moment,))
+            cursor = self._execute(
+                "INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)",
+                (key, moment + ttl_seconds),
             )
         return cursor.rowcount == 1
 
@@ -325,8 +322,7 @@ BUSY_PAUSES_S = (0.0, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005)
 
 def _busy_retried(statement: Callable[[], T]) -> T:
     """``statement()``, tried again while another process holds the database's write lock
-    (SQLITE_BUSY), for up to BUSY_WAIT_S; then the last error is raised. A transaction is rolled
-    back by its ``with connection`` before it is tried again."""
+    (SQLITE_BUSY), for up to BUSY_WAIT_S; then the last error is raised."""
     deadline = time.monotonic() + BUSY_WAIT_S
     tries = 0
     while True:
